@@ -1,0 +1,20 @@
+"""ncdl: neural circuit diagrams as a language.
+
+The whole public API::
+
+    program = ncdl.load("gpt.ncd")      # or ncdl.loads(text)
+    program.models                      # compile targets
+    program.graph()                     # the checked IR (networkx)
+    program.to_torch()                  # torch.fx.GraphModule
+    program.to_onnx()                   # onnx.ModelProto
+    program.render()                    # graphviz.Digraph
+    program.stats()                     # params, FLOPs, activation memory
+
+Mistakes in a ``.ncd`` file raise :class:`NcdlError`.
+"""
+
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError
+from ncdl.program import Program, compile, load, loads
+
+__all__ = ["Diagnostic", "NcdlError", "Program", "compile", "load", "loads"]
+__version__ = "0.1.0"

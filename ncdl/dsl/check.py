@@ -1,0 +1,138 @@
+"""The checker: parsed modules to one verified IR per model.
+
+Steps, in order: parse and import (``imports.load_modules``), declare the
+global axes, collect the circuits, elaborate every model of the top-level
+file (``elaborate.Elaborator``), verify each IR. All diagnostics of a run are
+raised together in one :class:`NcdlError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import networkx as nx
+
+from ncdl import ir
+from ncdl.dsl import ast
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError
+from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Elaborator
+from ncdl.dsl.imports import load_modules
+from ncdl.dsl.primitives import PRIMITIVES
+from ncdl.dsl.values import Env
+from ncdl.sizes import Size
+
+
+def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> dict[str, nx.MultiDiGraph]:
+    """Check ncdl source; return ``{model name: IR graph}`` or raise NcdlError."""
+    modules, sources = load_modules(text, path, allow_paths)
+    scratch = Elaborator(None, {}, {}, set(), sources)
+    axes, global_axes = _declare_axes(modules, scratch)
+    circuits = _collect_circuits(modules, scratch)
+    diagnostics = list(scratch.diagnostics)
+    graphs: dict[str, nx.MultiDiGraph] = {}
+    root = modules[-1]
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    for decl in root.circuits:
+        if not decl.is_model or circuits.get(decl.name) is not decl:
+            continue
+        el = Elaborator(decl, circuits, axes, global_axes, sources)
+        g = el.elaborate_model()
+        g.graph["source"] = {"file": path, "sha256": sha}
+        if el.diagnostics:
+            g.graph["error"] = {"message": el.diagnostics[0].format()}
+            diagnostics += [d for d in el.diagnostics if d not in diagnostics]
+        else:
+            ir.verify(g)
+        graphs[decl.name] = g
+    if diagnostics:
+        diagnostics.sort(key=lambda d: (d.span.file, d.span.line, d.span.col) if d.span else ("", 0, 0))
+        err = NcdlError(diagnostics)
+        err.graphs = graphs
+        raise err
+    return graphs
+
+
+def _declare_axes(modules: list[ast.Module], el: Elaborator) -> tuple[dict[str, ir.Axis], set[str]]:
+    env = Env("", None, "", [])
+    declared: dict[str, ast.AxisDecl] = {}
+    for module in modules:
+        for decl in module.axes:
+            axis = _axis(decl, el, env)
+            if axis is None:
+                continue
+            if decl.name in el.axes:
+                if el.axes[decl.name].size != axis.size or el.axes[decl.name].bound != axis.bound:
+                    first = declared[decl.name].span
+                    el.error(
+                        "E104",
+                        f"axis '{decl.name}' is declared twice with different sizes",
+                        decl.span,
+                        f"the first declaration is at {first.file}:{first.line}:{first.col}",
+                    )
+                continue
+            el.axes[decl.name] = axis
+            declared[decl.name] = decl
+            el.global_axes.add(decl.name)
+    return dict(el.axes), set(el.global_axes)
+
+
+def _axis(decl: ast.AxisDecl, el: Elaborator, env: Env) -> ir.Axis | None:
+    if decl.name in PRIMITIVES:
+        el.error("E105", f"'{decl.name}' is a primitive box's name; choose another axis name", decl.span)
+        return None
+    if decl.kind == "free":
+        return ir.Axis(decl.name, Size.symbol(decl.name))
+    if decl.kind == "alias":
+        target = el.axes.get(decl.alias) if decl.alias in el.global_axes else None
+        if target is None:
+            el.unknown_axis(decl.alias, decl.alias_span or decl.span, env)
+            return None
+        return ir.Axis(decl.name, target.size, target.bound)
+    size = el.size_of(decl.value, env)
+    if size is None:
+        return None
+    value = size.as_int()
+    if value is None:
+        if decl.kind == "bounded":
+            el.error("E108", f"the bound of '{decl.name}' must be a known integer, not {size}", decl.value.span)
+            return None
+        return ir.Axis(decl.name, size)
+    if value < 1:
+        el.error("E107", f"axis '{decl.name}' must have a positive size, got {value}", decl.value.span)
+        return None
+    if value > MAX_AXIS_SIZE:
+        el.error("E107", f"axis '{decl.name}' has size {value}, over the limit {MAX_AXIS_SIZE}", decl.value.span)
+        return None
+    if decl.kind == "bounded":
+        return ir.Axis(decl.name, Size.symbol(decl.name), value)
+    return ir.Axis(decl.name, size)
+
+
+def _collect_circuits(modules: list[ast.Module], el: Elaborator) -> dict[str, ast.CircuitDecl]:
+    circuits: dict[str, ast.CircuitDecl] = {}
+    for module in modules:
+        for decl in module.circuits:
+            if decl.name in PRIMITIVES:
+                el.error("E105", f"'{decl.name}' is a primitive box; choose another circuit name", decl.name_span)
+                continue
+            if decl.name in circuits:
+                first = circuits[decl.name].name_span
+                el.error(
+                    "E105",
+                    f"circuit '{decl.name}' is defined twice",
+                    decl.name_span,
+                    f"the first definition is at {first.file}:{first.line}:{first.col}",
+                )
+                continue
+            seen: dict[str, object] = {}
+            for item in [*decl.params, *decl.args]:
+                if item.name in seen:
+                    el.error("E105", f"'{item.name}' is defined twice in '{decl.name}'", item.span)
+                seen[item.name] = item
+            circuits[decl.name] = decl
+    return circuits
+
+
+def first_diagnostic(err: NcdlError) -> Diagnostic:
+    """The first diagnostic of an error (for one-line summaries)."""
+    return err.diagnostics[0]

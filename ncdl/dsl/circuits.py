@@ -1,0 +1,209 @@
+"""Calling a user circuit: bind its parameters, check its arguments, inline it.
+
+A circuit acts on the axes its signature names; every other axis of its
+arguments passes by (is broadcast), exactly as for a primitive box. Each
+call is an instance with its own scope path and its own weights, unless
+``tie=other`` makes it share ``other``'s weights.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ncdl.dsl import ast
+from ncdl.dsl.diagnostics import did_you_mean
+from ncdl.dsl.values import POISON, Env, Result, Value
+
+if TYPE_CHECKING:
+    from ncdl.dsl.elaborate import Elaborator
+
+
+def snake(name: str) -> str:
+    """``SelfAttention`` -> ``self_attention`` (default instance names)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -> Result:
+    """Inline one call of a circuit; return its result value."""
+    from ncdl.dsl.elaborate import MAX_RECURSION, fmt_axes
+
+    decl = el.circuits[call.func]
+    if env.depth >= MAX_RECURSION:
+        return el.error(
+            "E154",
+            f"circuits call each other more than {MAX_RECURSION} levels deep (at '{decl.name}')",
+            call.func_span,
+            "check that the recursion reaches its base case (`if depth > 0 { ... }`)",
+        )
+    callee = Env(decl.file, decl, "", [], depth=env.depth + 1)
+    if not _bind_params(el, call, decl, env, callee):
+        return POISON
+
+    # evaluate the arguments in the caller
+    args = [el.eval(a, env) for a in call.args]
+    options = {k.name: k for k in call.kwargs}
+    tie = options.pop("tie", None)
+    for name, kw in options.items():
+        arg_names = [a.name for a in decl.args]
+        if name in arg_names:
+            return el.error("E131", f"pass '{name}' by position: {decl.name}({', '.join(arg_names)})", kw.span)
+        hint = did_you_mean(name, ["tie"]) or "circuits take their arguments by position; `tie=` shares weights"
+        return el.error("E131", f"'{decl.name}' has no option '{name}'", kw.span, hint)
+    if len(args) != len(decl.args):
+        names = ", ".join(a.name for a in decl.args)
+        return el.error(
+            "E130",
+            f"'{decl.name}' takes {len(decl.args)} argument{'s' * (len(decl.args) != 1)} ({names}), got {len(args)}",
+            call.span,
+        )
+    if any(not isinstance(a, Value) for a in args):
+        for a, e in zip(args, call.args, strict=True):
+            if isinstance(a, float):
+                el.error("E132", f"'{decl.name}' needs tensor arguments; this is a number", e.span)
+        return POISON
+
+    broadcast: list[str] = []
+    for value, decl_arg, expr in zip(args, decl.args, call.args, strict=True):
+        declared = el.type_axes(decl_arg.type, callee)
+        if declared is None:
+            return POISON
+        missing = [a for a in declared if a not in value.axes]
+        if missing:
+            return el.error(
+                "E143",
+                f"argument '{decl_arg.name}' of '{decl.name}' needs axes {fmt_axes(declared)}, "
+                f"but the value has {fmt_axes(value.axes)}",
+                expr.span,
+                f"missing {', '.join(repr(m) for m in missing)}; bind the circuit's axes with "
+                f"{decl.name}[...=...] or rename the value's axes",
+            )
+        want_int = decl_arg.type.dtype == "int"
+        if want_int != (value.dtype == "int64"):
+            kind = "an integer" if want_int else "a float"
+            return el.error("E146", f"argument '{decl_arg.name}' of '{decl.name}' must be {kind} tensor", expr.span)
+        broadcast += [a for a in value.axes if a not in declared and a not in broadcast]
+        callee.values[decl_arg.name] = value
+
+    path = el.instance_path(env, call, assign if assign and not call.from_chain else snake(decl.name))
+    callee.scope = path
+    callee.frames = env.frames + [[path, decl.name, "circuit"]]
+    el.g.graph["circuits"][path] = decl.name
+    callee.ties = list(env.ties)
+    if tie is not None:
+        if not isinstance(tie.value, ast.Name) or tie.value.name not in env.instances:
+            known = sorted(env.instances)
+            name = tie.value.name if isinstance(tie.value, ast.Name) else "?"
+            return el.error(
+                "E162", f"`tie=` names no instance here: '{name}'", tie.value.span, did_you_mean(name, known)
+            )
+        callee.ties.append((path, env.instances[tie.value.name]))
+
+    el.run_block(decl.body, callee)
+    result = callee.returned
+    if result is None:
+        return el.error("E144", f"circuit '{decl.name}' ends without `return`", decl.name_span)
+    if not isinstance(result, Value):
+        return result if not isinstance(result, float) else POISON
+    declared = el.type_axes(decl.result, callee)
+    if declared is None:
+        return POISON
+    expected = set(declared) | set(broadcast)
+    if set(result.axes) != expected:
+        extra = [a for a in result.axes if a not in expected]
+        missing = [a for a in declared if a not in result.axes]
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(repr(a) for a in missing))
+        if extra:
+            parts.append("unexpected " + ", ".join(repr(a) for a in extra))
+        return el.error(
+            "E145",
+            f"'{decl.name}' returns axes {fmt_axes(result.axes)} but declares {fmt_axes(declared)} "
+            f"(+ broadcast {fmt_axes(broadcast)}): {'; '.join(parts)}",
+            decl.result.span,
+        )
+    return result
+
+
+def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: Env, callee: Env) -> bool:
+    """Bind the circuit's axis and integer parameters; False after a diagnostic."""
+    positional: list[ast.SExpr] = []
+    named: dict[str, ast.BKw] = {}
+    for item in call.brackets or []:
+        if isinstance(item, ast.BKw):
+            if item.name in named:
+                el.error("E133", f"parameter '{item.name}' is bound twice", item.span)
+                return False
+            named[item.name] = item
+        elif item.rhs is not None or len(item.lhs) != 1:
+            el.error(
+                "E134",
+                f"'{decl.name}' takes parameters, not an axis map: write {decl.name}[name=value, ...]",
+                item.span,
+            )
+            return False
+        else:
+            positional.append(item.lhs[0])
+    params = decl.params
+    if len(positional) > len(params):
+        el.error(
+            "E130",
+            f"'{decl.name}' has {len(params)} parameter{'s' * (len(params) != 1)}, got {len(positional)}",
+            call.brackets_span or call.span,
+        )
+        return False
+    known = {p.name for p in params}
+    for name, item in named.items():
+        if name not in known:
+            hint = did_you_mean(name, known) or f"its parameters: {', '.join(p.name for p in params) or 'none'}"
+            el.error("E131", f"'{decl.name}' has no parameter '{name}'", item.span, hint)
+            return False
+    ok = True
+    for i, p in enumerate(params):
+        given = positional[i] if i < len(positional) else (named[p.name].value if p.name in named else None)
+        if p.kind == "int":
+            if given is not None:
+                value = el.int_of(given, caller, f"parameter '{p.name}'")
+            elif p.default is not None:
+                value = el.int_of(p.default, callee, f"parameter '{p.name}'")
+            else:
+                el.error(
+                    "E141",
+                    f"'{decl.name}' needs integer parameter '{p.name}'",
+                    call.func_span,
+                    f"write {decl.name}[{p.name}=...]",
+                )
+                value = None
+            if value is None:
+                ok = False
+            else:
+                callee.ints[p.name] = value
+            continue
+        if p.kind not in (None, "axis"):
+            el.error("E135", f"parameter kind must be `int` or `axis`, not '{p.kind}'", p.span)
+            ok = False
+            continue
+        if given is not None:
+            concrete = el.axis_of(given, caller)
+            if concrete is None:
+                ok = False
+            else:
+                callee.axis_env[p.name] = concrete
+        elif p.default is not None:
+            size = el.size_of(p.default, callee)
+            if size is None or el.define_axis(p.name, size, callee, p.span, "the default", local=True) is None:
+                ok = False
+        else:
+            concrete = el.lookup_axis(p.name, caller)
+            if concrete is None:
+                el.error(
+                    "E140",
+                    f"cannot bind axis parameter '{p.name}' of '{decl.name}': there is no axis '{p.name}' here",
+                    call.func_span,
+                    f"write {decl.name}[{p.name}=<axis>]",
+                )
+                ok = False
+            else:
+                callee.axis_env[p.name] = concrete
+    return ok

@@ -1,0 +1,645 @@
+"""Elaboration: a model's syntax tree to its flat, typed IR.
+
+Circuits are inlined at each call site (each an instance with its own
+weights and scope path), ``repeat`` and ``if`` are unrolled at compile time,
+and every box's axes are inferred and checked. Every mistake becomes a
+diagnostic; elaboration carries on past it (with a poisoned value) so that
+independent mistakes are reported in one run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import networkx as nx
+
+from ncdl import ir
+from ncdl.dsl import ast
+from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean
+from ncdl.dsl.values import POISON, Env, Result, Value, _Poison
+from ncdl.sizes import Size
+
+#: Limits that keep hostile programs from exhausting time or memory.
+MAX_REPEAT = 10_000
+MAX_RECURSION = 64
+MAX_NODES = 2_000_000
+MAX_AXIS_SIZE = 2**31 - 1
+MAX_EXPR_DEPTH = 400
+
+
+class Abort(Exception):
+    """Stop elaborating this model (a limit was hit); diagnostics are recorded."""
+
+
+class Elaborator:
+    """Builds the IR of one model; collects diagnostics instead of raising."""
+
+    def __init__(
+        self,
+        model: ast.CircuitDecl | None,
+        circuits: dict[str, ast.CircuitDecl],
+        axes: dict[str, ir.Axis],
+        global_axes: set[str],
+        sources: dict[str, list[str]],
+    ) -> None:
+        self.model = model
+        self.circuits = circuits
+        self.global_axes = global_axes
+        self.sources = sources
+        self.diagnostics: list[Diagnostic] = []
+        self.g = ir.new_graph(model.name if model else "")
+        self.axes: dict[str, ir.Axis] = dict(axes)
+        self.g.graph["axes"] = self.axes
+        self.param_shapes: dict[str, list[int]] = {}
+        self.used_paths: set[str] = set()
+        self.expr_depth = 0
+
+    # ---- diagnostics ------------------------------------------------------
+    def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> _Poison:
+        """Record a diagnostic and return POISON (for ``return self.error(...)``)."""
+        for d in self.diagnostics:
+            if d.span == span and d.message == message:
+                return POISON
+        line = None
+        if span is not None:
+            lines = self.sources.get(span.file)
+            if lines is not None and 0 < span.line <= len(lines):
+                line = lines[span.line - 1]
+        self.diagnostics.append(Diagnostic(code, message, span, hint, line))
+        if len(self.diagnostics) >= 100:
+            raise Abort
+        return POISON
+
+    # ---- nodes -----------------------------------------------------------
+    def add(
+        self,
+        op: str,
+        inputs: list[Value],
+        axes: list[str] | tuple[str, ...],
+        env: Env,
+        span: Span,
+        *,
+        name: str = "",
+        dtype: str = "float32",
+        attrs: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None,
+        buffers: list[dict[str, Any]] | None = None,
+        scope: str = "",
+        of: str | None = None,
+    ) -> Value:
+        """Append an IR node and return the Value it produces."""
+        if self.g.number_of_nodes() >= MAX_NODES:
+            self.error("E152", f"the model grows past {MAX_NODES:,} boxes", span, "use fewer or smaller repeats")
+            raise Abort
+        node = ir.add_node(
+            self.g,
+            op,
+            [v.node for v in inputs],
+            list(axes),
+            name=name or op,
+            dtype=dtype,
+            attrs=attrs,
+            params=params,
+            buffers=buffers,
+            scope=scope or env.scope,
+            frames=[list(f) for f in env.frames],
+            span=span.to_dict(),
+        )
+        return Value(node, tuple(axes), dtype, of)
+
+    # ---- axes and sizes --------------------------------------------------
+    def lookup_axis(self, name: str, env: Env) -> str | None:
+        """The concrete axis an author's name refers to, or None."""
+        if name in env.axis_env:
+            return env.axis_env[name]
+        if name in self.global_axes:
+            return name
+        return None
+
+    def axis_names_in_scope(self, env: Env) -> list[str]:
+        return list(env.axis_env) + sorted(self.global_axes)
+
+    def unknown_axis(self, name: str, span: Span, env: Env) -> _Poison:
+        if name in env.ints:
+            return self.error("E102", f"'{name}' is an integer parameter, not an axis", span)
+        if name in env.values:
+            return self.error("E102", f"'{name}' is a tensor value, not an axis", span)
+        hint = did_you_mean(name, self.axis_names_in_scope(env)) or f"declare it: `axis {name} = <size>`"
+        return self.error("E101", f"unknown axis '{name}'", span, hint)
+
+    def size_of(self, e: ast.SExpr, env: Env) -> Size | None:
+        """Evaluate a size expression; None after a diagnostic."""
+        if isinstance(e, ast.SInt):
+            if e.value > MAX_AXIS_SIZE:
+                self.error("E107", f"size {e.value} is larger than the limit {MAX_AXIS_SIZE}", e.span)
+                return None
+            return Size.const(e.value)
+        if isinstance(e, ast.SName):
+            if e.name in env.ints:
+                return Size.const(env.ints[e.name])
+            concrete = self.lookup_axis(e.name, env)
+            if concrete is None:
+                self.unknown_axis(e.name, e.span, env)
+                return None
+            return self.axes[concrete].size
+        left, right = self.size_of(e.left, env), self.size_of(e.right, env)
+        if left is None or right is None:
+            return None
+        if e.op == "+":
+            result = left + right
+        elif e.op == "-":
+            result = left - right
+        elif e.op == "*":
+            result = left * right
+        elif e.op == "/":
+            quotient = left.exact_div(right)
+            if quotient is None:
+                if right.as_int() == 0:
+                    self.error("E106", "division by zero in a size", e.span)
+                else:
+                    self.error(
+                        "E106",
+                        f"size {left} is not divisible by {right}",
+                        e.span,
+                        "sizes must divide exactly; use `//` to round down",
+                    )
+                return None
+            result = quotient
+        else:  # "//"
+            d = right.as_int()
+            if d is None or d <= 0:
+                self.error("E106", f"`//` needs a positive constant divisor, got {right}", e.span)
+                return None
+            result = left // d
+        c = result.as_int()
+        if c is not None and abs(c) > MAX_AXIS_SIZE:
+            self.error("E107", f"size {c} is larger than the limit {MAX_AXIS_SIZE}", e.span)
+            return None
+        return result
+
+    def int_of(self, e: ast.SExpr, env: Env, what: str) -> int | None:
+        """Evaluate a compile-time integer; None after a diagnostic."""
+        size = self.size_of(e, env)
+        if size is None:
+            return None
+        value = size.as_int()
+        if value is None:
+            self.error("E108", f"{what} must be a known integer, but it is {size}", _span(e))
+        return value
+
+    def format_sexpr(self, e: ast.SExpr, env: Env) -> str:
+        """Canonical text of a size expression over concrete names."""
+        if isinstance(e, ast.SInt):
+            return str(e.value)
+        if isinstance(e, ast.SName):
+            if e.name in env.ints:
+                return str(env.ints[e.name])
+            return self.lookup_axis(e.name, env) or e.name
+        prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2}
+
+        def wrap(x: ast.SExpr, right: bool) -> str:
+            text = self.format_sexpr(x, env)
+            if isinstance(x, ast.SBin) and (prec[x.op] < prec[e.op] or (right and prec[x.op] == prec[e.op])):
+                return f"({text})"
+            return text
+
+        return f"{wrap(e.left, False)}{e.op}{wrap(e.right, True)}"
+
+    def axis_of(self, e: ast.SExpr, env: Env) -> str | None:
+        """The concrete axis for an axis reference (a name or a size expression)."""
+        if isinstance(e, ast.SName) and e.name not in env.ints:
+            concrete = self.lookup_axis(e.name, env)
+            if concrete is None:
+                self.unknown_axis(e.name, e.span, env)
+            return concrete
+        size = self.size_of(e, env)
+        if size is None:
+            return None
+        name = self.format_sexpr(e, env)
+        if name not in self.axes:
+            self.axes[name] = ir.Axis(name, size)
+        return name
+
+    def define_axis(self, name: str, size: Size, env: Env, span: Span, what: str, *, local: bool = False) -> str | None:
+        """Bind ``name`` (a new or existing axis) to ``size``; return the concrete name.
+
+        With ``local`` the name shadows a global axis of the same name.
+        """
+        concrete = env.axis_env.get(name) if local else self.lookup_axis(name, env)
+        if concrete is not None:
+            if not self.same_size(concrete, size, span, f"{what} gives axis '{name}' size"):
+                return None
+            return concrete
+        candidate = name
+        while candidate in self.axes and self.axes[candidate].size != size:
+            candidate += "'"
+        if candidate not in self.axes:
+            self.axes[candidate] = ir.Axis(candidate, size)
+        env.axis_env[name] = candidate
+        env.local_axes.add(name)
+        return candidate
+
+    def same_size(self, concrete: str, size: Size, span: Span, context: str) -> bool:
+        """Check an existing axis has ``size``; diagnose when not (provably)."""
+        have = self.axes[concrete].size
+        if have == size:
+            return True
+        if have.is_const() and size.is_const():
+            self.error("E110", f"{context} {size}, but '{concrete}' has size {have}", span)
+        else:
+            self.error(
+                "E111",
+                f"cannot prove that {size} equals {have}, the size of '{concrete}'",
+                span,
+                "rename to a new axis, or make the sizes provably equal",
+            )
+        return False
+
+    def fixed(self, concrete: str, span: Span, what: str, *, allow_bound: bool = False) -> int | None:
+        """The integer size of an axis a learned weight needs; diagnose free ones."""
+        axis = self.axes[concrete]
+        if axis.fixed is not None:
+            return axis.fixed
+        if allow_bound and axis.bound is not None and axis.size == Size.symbol(_root(axis)):
+            return axis.bound
+        hint = (
+            f"declare a bound (`axis {concrete} <= N`)" if allow_bound else "give it a size in its `axis` declaration"
+        )
+        self.error("E112", f"{what} needs a fixed size for axis '{concrete}', which is {axis.size}", span, hint)
+        return None
+
+    # ---- instance paths ------------------------------------------------------
+    def instance_path(self, env: Env, call: ast.Call, default: str) -> str:
+        """The unique instance path of a learned box or circuit call."""
+        if env.solo_path is not None and call.label is None:
+            path, env.solo_path = env.solo_path, None
+            self.used_paths.add(path)
+            return path
+        base = call.label or default
+        path = env.child_path(base)
+        k = 1
+        while path in self.used_paths:
+            path = env.child_path(f"{base}_{k}")
+            k += 1
+        self.used_paths.add(path)
+        env.instances[call.label or default] = path
+        env.instances[path.rsplit(".", 1)[-1]] = path
+        return path
+
+    def make_param(
+        self, env: Env, path: str, key: str, axes: list[str], shape: list[int], init: dict[str, Any]
+    ) -> dict:
+        """A parameter dict, tied when a ``tie`` is in force for ``path``."""
+        name = f"{path}.{key}" if path else key
+        tied_to = None
+        for own, target in reversed(env.ties):
+            if name == own or name.startswith(own + "."):
+                tied_to = target + name[len(own) :]
+                break
+        if tied_to is not None:
+            shape_there = self.param_shapes.get(tied_to)
+            if shape_there is None:
+                self.error("E160", f"cannot tie '{name}': there is no parameter '{tied_to}'", None)
+                tied_to = None
+            elif shape_there != shape:
+                self.error("E161", f"cannot tie '{name}' {shape} to '{tied_to}' {shape_there}: shapes differ", None)
+                tied_to = None
+        if tied_to is None:
+            self.param_shapes[name] = shape
+        return {"key": key, "name": name, "axes": axes, "shape": shape, "init": init, "tied_to": tied_to}
+
+    # ---- models --------------------------------------------------------------
+    def elaborate_model(self) -> nx.MultiDiGraph:
+        """Elaborate the model; return its IR (possibly partial after errors)."""
+        m = self.model
+        env = Env(m.file, m, "", [])
+        try:
+            self._bind_model_params(env)
+            values = []
+            for arg in m.args:
+                value = self._model_input(arg, env)
+                env.values[arg.name] = value
+                values.append(value)
+            self.run_block(m.body, env)
+            result = env.returned
+            if result is None:
+                self.error("E144", f"model '{m.name}' ends without `return`", m.name_span)
+            elif isinstance(result, Value):
+                self._model_output(result, env)
+            self._check_bindings()
+        except Abort:
+            pass
+        except RecursionError:
+            self.error("E153", "the program nests too deeply to check", m.name_span, "name intermediate values")
+        if not self.diagnostics:
+            _prune(self.g)
+        return self.g
+
+    def _bind_model_params(self, env: Env) -> None:
+        for p in self.model.params:
+            if p.kind == "int":
+                if p.default is None:
+                    self.error("E141", f"model parameter '{p.name}' needs a default value", p.span)
+                    env.ints[p.name] = 0
+                else:
+                    env.ints[p.name] = self.int_of(p.default, env, f"parameter '{p.name}'") or 0
+            elif p.default is not None:
+                size = self.size_of(p.default, env)
+                if size is not None:
+                    self.define_axis(p.name, size, env, p.span, "the default")
+            elif p.name not in self.global_axes:
+                self.error("E140", f"model axis parameter '{p.name}' is not a declared axis", p.span)
+
+    def _model_input(self, arg: ast.ArgDecl, env: Env) -> Value | _Poison:
+        axes = self.type_axes(arg.type, env)
+        if axes is None:
+            return POISON
+        of = self.lookup_axis(arg.type.of, env) if arg.type.of else None
+        if arg.type.of and of is None:
+            self.unknown_axis(arg.type.of, arg.type.of_span or arg.span, env)
+        dtype = "int64" if arg.type.dtype == "int" else "float32"
+        if dtype == "int64" and of is None and not arg.type.of:
+            self.error("E113", f"integer input '{arg.name}' needs `of AXIS`: the axis its values index", arg.type.span)
+        attrs = {"name": arg.name, "of": of}
+        value = self.add("input", [], axes, env, arg.span, name=arg.name, dtype=dtype, attrs=attrs, of=of)
+        self.g.graph["inputs"].append(value.node)
+        for dim, concrete in enumerate(axes):
+            size = self.axes[concrete].size
+            if len(size.terms) == 1 and not size.is_const():
+                ((mono, coef),) = size.terms.items()
+                if coef == 1 and len(mono) == 1 and mono[0][1] == 1 and isinstance(mono[0][0], str):
+                    self.g.graph["bindings"].setdefault(mono[0][0], [value.node, dim])
+        return value
+
+    def type_axes(self, t: ast.TypeExpr, env: Env) -> list[str] | None:
+        """Concrete axes of a declared type; None after a diagnostic."""
+        axes: list[str] = []
+        ok = True
+        for e in t.axes:
+            concrete = self.axis_of(e, env)
+            if concrete is None:
+                ok = False
+            elif concrete in axes:
+                self.error("E114", f"axis '{concrete}' appears twice in a type", _span(e), "each wire appears once")
+                ok = False
+            else:
+                axes.append(concrete)
+        return axes if ok else None
+
+    def _model_output(self, result: Value, env: Env) -> None:
+        m = self.model
+        declared = self.type_axes(m.result, env)
+        if declared is None:
+            return
+        if set(declared) != set(result.axes):
+            missing = [a for a in declared if a not in result.axes]
+            extra = [a for a in result.axes if a not in declared]
+            detail = "; ".join(
+                part
+                for part in (
+                    f"missing {_names(missing)}" if missing else "",
+                    f"unexpected {_names(extra)}" if extra else "",
+                )
+                if part
+            )
+            self.error(
+                "E145",
+                f"model '{m.name}' returns axes {_fmt_axes(result.axes)} but declares {_fmt_axes(declared)} ({detail})",
+                m.result.span,
+            )
+            return
+        if (m.result.dtype == "int") != (result.dtype == "int64"):
+            self.error(
+                "E146", f"model '{m.name}' returns a {result.dtype} tensor but declares {m.result.dtype}", m.result.span
+            )
+            return
+        if list(result.axes) != declared:
+            perm = [list(result.axes).index(a) for a in declared]
+            result = self.add("transpose", [result], declared, env, m.result.span, name="out", attrs={"perm": perm})
+        out = self.add("output", [result], declared, env, m.result.span, name="output", attrs={"name": "output"})
+        self.g.graph["outputs"].append(out.node)
+
+    def _check_bindings(self) -> None:
+        bound = set(self.g.graph["bindings"])
+        for _node, data in self.g.nodes(data=True):
+            for a in data["axes"]:
+                missing = self.axes[a].size.symbols() - bound
+                if missing:
+                    root = sorted(missing)[0]
+                    span = _span_from(data["span"])
+                    self.error(
+                        "E115",
+                        f"free axis '{root}' is not carried by any input of model '{self.model.name}'",
+                        span,
+                        f"give '{root}' a size, or add an input that has it",
+                    )
+                    return
+
+    # ---- statements ------------------------------------------------------------
+    def run_block(self, body: list[ast.Stmt], env: Env) -> None:
+        """Execute statements until the end or a ``return``."""
+        for stmt in body:
+            if env.returned is not None:
+                return
+            self.run_stmt(stmt, env)
+
+    def run_stmt(self, stmt: ast.Stmt, env: Env) -> None:
+        if isinstance(stmt, ast.Assign):
+            if stmt.name in env.ints:
+                self.error("E116", f"'{stmt.name}' is an integer parameter and cannot be assigned", stmt.span)
+                return
+            value = self.eval(stmt.value, env, assign=stmt.name)
+            if isinstance(value, float):
+                self.error("E117", f"'{stmt.name}' would be a plain number; values must be tensors", _span(stmt.value))
+                value = POISON
+            env.values[stmt.name] = value
+        elif isinstance(stmt, ast.Return):
+            value = self.eval(stmt.value, env)
+            if isinstance(value, float):
+                value = self.error("E117", "`return` needs a tensor, not a number", _span(stmt.value))
+            env.returned = value
+        elif isinstance(stmt, ast.Repeat):
+            self.run_repeat(stmt, env)
+        else:
+            cond = self.eval_cond(stmt.cond, env)
+            if cond is None:
+                return
+            self.run_block(stmt.then if cond else stmt.otherwise, env)
+
+    def run_repeat(self, stmt: ast.Repeat, env: Env) -> None:
+        count = self.int_of(stmt.count, env, "the repeat count")
+        if count is None:
+            return
+        if count < 1:
+            self.error("E150", f"repeat count must be at least 1, got {count}", _span(stmt.count))
+            return
+        if count > MAX_REPEAT:
+            self.error("E151", f"repeat count {count:,} is over the limit of {MAX_REPEAT:,}", _span(stmt.count))
+            return
+        label = stmt.label or "blocks"
+        path = env.child_path(label)
+        k = 1
+        while path in self.used_paths:
+            path = env.child_path(f"{label}_{k}")
+            k += 1
+        self.used_paths.add(path)
+        self.g.graph["repeats"][path] = count
+        solo = _solo_call(stmt.body, self.circuits)
+        saved_scope, saved_frames = env.scope, env.frames
+        for i in range(count):
+            env.scope = f"{path}.{i}"
+            env.frames = saved_frames + [[path, label, "repeat"], [env.scope, label, "iteration"]]
+            env.solo_path = env.scope if solo else None
+            self.run_block(stmt.body, env)
+            if env.returned is not None:
+                break
+        env.scope, env.frames, env.solo_path = saved_scope, saved_frames, None
+
+    def eval_cond(self, c: ast.Cond, env: Env) -> bool | None:
+        if isinstance(c, ast.Cmp):
+            left, right = self.size_of(c.left, env), self.size_of(c.right, env)
+            if left is None or right is None:
+                return None
+            if c.op in ("==", "!="):
+                if left == right:
+                    return c.op == "=="
+                if not (left.is_const() and right.is_const()):
+                    self.error("E118", f"cannot decide {left} {c.op} {right} before the model runs", c.span)
+                    return None
+                return c.op == "!="
+            if not (left.is_const() and right.is_const()):
+                self.error("E118", f"cannot decide {left} {c.op} {right} before the model runs", c.span)
+                return None
+            a, b = left.constant(), right.constant()
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[c.op]
+        left = self.eval_cond(c.left, env)
+        if c.op == "not":
+            return None if left is None else not left
+        right = self.eval_cond(c.right, env) if c.right is not None else None
+        if left is None or right is None:
+            return None
+        return (left and right) if c.op == "and" else (left or right)
+
+    # ---- expressions -----------------------------------------------------------
+    def eval(self, e: ast.Expr, env: Env, assign: str | None = None) -> Result:
+        """Evaluate an expression to a tensor Value, a number, or POISON."""
+        self.expr_depth += 1
+        try:
+            if self.expr_depth > MAX_EXPR_DEPTH:
+                self.error(
+                    "E153",
+                    f"expression nests deeper than {MAX_EXPR_DEPTH} levels",
+                    _span(e),
+                    "name intermediate values with `=`",
+                )
+                raise Abort
+            return self._eval(e, env, assign)
+        finally:
+            self.expr_depth -= 1
+
+    def _eval(self, e: ast.Expr, env: Env, assign: str | None) -> Result:
+        from ncdl.dsl import primitives
+
+        if isinstance(e, ast.Number):
+            return float(e.value)
+        if isinstance(e, ast.Name):
+            return self.eval_name(e, env)
+        if isinstance(e, ast.BinOp):
+            left = self.eval(e.left, env)
+            right = self.eval(e.right, env)
+            return primitives.binary(self, e, left, right, env)
+        if isinstance(e, ast.Neg):
+            operand = self.eval(e.operand, env)
+            if isinstance(operand, float):
+                return -operand
+            if isinstance(operand, Value):
+                return primitives.elementwise(self, "neg", operand, env, e.span)
+            return POISON
+        if isinstance(e, ast.Call):
+            return self.eval_call(e, env, assign)
+        if isinstance(e, (ast.String, ast.Bool, ast.TupleExpr)):
+            return self.error("E119", "this is an option value; it can only follow `name=` in a call", e.span)
+        raise AssertionError(type(e))
+
+    def eval_name(self, e: ast.Name, env: Env) -> Result:
+        if e.name in env.values:
+            return env.values[e.name]
+        if e.name in env.ints:
+            return float(env.ints[e.name])
+        concrete = self.lookup_axis(e.name, env)
+        if concrete is not None:
+            size = self.axes[concrete].fixed
+            if size is None:
+                return self.error(
+                    "E109",
+                    f"axis '{concrete}' has no fixed size ({self.axes[concrete].size}); it cannot be used as a number",
+                    e.span,
+                )
+            return float(size)
+        from ncdl.dsl.primitives import PRIMITIVES
+
+        if e.name in PRIMITIVES or e.name in self.circuits:
+            return self.error("E102", f"'{e.name}' is a box; call it: `{e.name}(...)`", e.span)
+        hint = did_you_mean(e.name, list(env.values) + list(env.ints))
+        if hint is None:
+            hint = "values are defined with `name = ...` before they are used"
+        return self.error("E102", f"unknown value '{e.name}'", e.span, hint)
+
+    def eval_call(self, call: ast.Call, env: Env, assign: str | None) -> Result:
+        from ncdl.dsl import primitives
+
+        if call.func in self.circuits:
+            from ncdl.dsl.circuits import call_circuit
+
+            return call_circuit(self, call, env, assign)
+        if call.func in primitives.PRIMITIVES:
+            return primitives.call_primitive(self, call, env, assign)
+        candidates = list(primitives.PRIMITIVES) + list(self.circuits)
+        hint = did_you_mean(call.func, candidates) or "see docs/language.md for the primitive boxes"
+        return self.error("E103", f"unknown box '{call.func}'", call.func_span, hint)
+
+
+def _solo_call(body: list[ast.Stmt], circuits: dict[str, ast.CircuitDecl]) -> bool:
+    """True when a repeat body is one circuit call (its instance is the iteration)."""
+    calls = [s for s in body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)]
+    return len(body) == 1 and len(calls) == 1 and calls[0].value.func in circuits and calls[0].value.label is None
+
+
+def _span(e: Any) -> Span:
+    return e.span
+
+
+def _span_from(d: dict[str, Any]) -> Span | None:
+    return Span(d["file"], d["line"], d["col"], d["end_line"], d["end_col"]) if d else None
+
+
+def _root(axis: ir.Axis) -> str:
+    symbols = axis.size.symbols()
+    return next(iter(symbols)) if len(symbols) == 1 else axis.name
+
+
+def _names(axes: list[str]) -> str:
+    return ", ".join(f"'{a}'" for a in axes)
+
+
+def _fmt_axes(axes: Any) -> str:
+    return "[" + ", ".join(axes) + "]"
+
+
+def _prune(g: nx.MultiDiGraph) -> None:
+    """Drop boxes whose results never reach an output (inputs stay)."""
+    keep = set(g.graph["outputs"]) | set(g.graph["inputs"])
+    for out in g.graph["outputs"]:
+        keep |= nx.ancestors(g, out)
+    g.remove_nodes_from([n for n in list(g.nodes) if n not in keep])
+
+
+def fmt_axes(axes: Any) -> str:
+    """``[a, b, c]`` for messages."""
+    return _fmt_axes(axes)
+
+
+def is_finite(x: float) -> bool:
+    """True for a finite float (constants must be)."""
+    return math.isfinite(x)

@@ -1,0 +1,121 @@
+"""``use "file.ncd"``: finding, reading and ordering the files a program imports.
+
+A path resolves relative to the importing file, then in the bundled library
+(``ncdl/architectures``). A path that leaves the project (absolute, or with
+``..`` climbing out of the top-level file's folder) is refused unless the
+caller allows its folder explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ncdl.dsl import ast
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError
+from ncdl.dsl.parse import parse
+from ncdl.dsl.source import read_source
+
+#: The standard library of architectures, written in ncdl.
+LIBRARY = Path(__file__).resolve().parent.parent / "architectures"
+MAX_IMPORT_DEPTH = 32
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def load_modules(
+    text: str, file: str, allow_paths: tuple[str, ...] = ()
+) -> tuple[list[ast.Module], dict[str, list[str]]]:
+    """Parse ``text`` and everything it imports; modules come imports-first.
+
+    Returns the modules and each file's source lines (for diagnostics).
+    Raises NcdlError listing every import problem.
+    """
+    sources: dict[str, list[str]] = {file: text.splitlines()}
+    root_dir = Path(file).resolve().parent if not file.startswith("<") else Path.cwd().resolve()
+    allowed = [root_dir, LIBRARY] + [Path(p).resolve() for p in allow_paths]
+    diagnostics: list[Diagnostic] = []
+    ordered: list[ast.Module] = []
+    done: dict[str, ast.Module] = {}
+
+    def visit(module: ast.Module, key: str, stack: list[str]) -> None:
+        base = Path(module.file).resolve().parent if not module.file.startswith("<") else root_dir
+        for use in module.uses:
+            line = sources[module.file][use.span.line - 1] if use.span.line <= len(sources[module.file]) else None
+            target = _resolve(use.path, base)
+            if target is None:
+                diagnostics.append(
+                    Diagnostic(
+                        "E170",
+                        f"cannot find '{use.path}'",
+                        use.span,
+                        f"looked next to {module.file} and in the bundled library",
+                        line,
+                    )
+                )
+                continue
+            if not any(_inside(target, folder) for folder in allowed):
+                diagnostics.append(
+                    Diagnostic(
+                        "E171",
+                        f"`use` path '{use.path}' leaves the project folder",
+                        use.span,
+                        f"imports resolve inside {root_dir} and the bundled library; pass --allow-path {target.parent} to allow it",
+                        line,
+                    )
+                )
+                continue
+            tkey = str(target)
+            if tkey in stack:
+                cycle = " -> ".join(Path(s).name for s in stack[stack.index(tkey) :] + [tkey])
+                diagnostics.append(
+                    Diagnostic(
+                        "E172", f"import cycle: {cycle}", use.span, "move the shared circuits into a third file", line
+                    )
+                )
+                continue
+            if tkey in done:
+                continue
+            if len(stack) >= MAX_IMPORT_DEPTH:
+                diagnostics.append(
+                    Diagnostic("E173", f"imports nest deeper than {MAX_IMPORT_DEPTH} files", use.span, None, line)
+                )
+                continue
+            shown = os.path.relpath(tkey) if not _inside(target, LIBRARY) else f"<ncdl>/{target.name}"
+            try:
+                child_text = read_source(tkey)
+                sources[shown] = child_text.splitlines()
+                child = parse(child_text, shown)
+            except NcdlError as err:
+                diagnostics.extend(err.diagnostics)
+                continue
+            child.file = shown
+            child_key_stack = stack + [tkey]
+            visit(child, tkey, child_key_stack)
+            done[tkey] = child
+            ordered.append(child)
+
+    root = parse(text, file)
+    visit(root, str(Path(file).resolve()), [str(Path(file).resolve())])
+    if diagnostics:
+        raise NcdlError(diagnostics)
+    ordered.append(root)
+    return ordered, sources
+
+
+def _resolve(path: str, base: Path) -> Path | None:
+    """The file ``use "path"`` means, or None when there is none."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate.resolve() if candidate.is_file() else None
+    for folder in (base, LIBRARY):
+        full = (folder / candidate).resolve()
+        if full.is_file():
+            return full
+    return None

@@ -1,0 +1,821 @@
+"""The primitive boxes: for each, its axes rule, options and parameters.
+
+A box names in brackets the axes it acts on; every other axis of its inputs
+passes by. Each rule below checks its inputs, infers its output axes (in the
+layout order of :mod:`ncdl.ir`) and declares its parameters with torch.nn's
+shapes and initialisation. docs/language.md has one section per box.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ncdl.dsl import ast
+from ncdl.dsl.diagnostics import Span, did_you_mean
+from ncdl.dsl.options import BadOption, Opt, Options
+from ncdl.dsl.values import POISON, Env, Result, Value
+from ncdl.sizes import Size
+
+if TYPE_CHECKING:
+    from ncdl.dsl.elaborate import Elaborator
+
+
+def _fmt(axes: Any) -> str:
+    return "[" + ", ".join(axes) + "]"
+
+
+@dataclass
+class Box:
+    """One primitive call being checked: its inputs, options and helpers."""
+
+    el: Elaborator
+    call: ast.Call
+    env: Env
+    args: list[Value]
+    opts: Options
+    assign: str | None
+    tie: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.call.func
+
+    def fail(self, code: str, message: str, span: Span | None = None, hint: str | None = None) -> Any:
+        """Record a diagnostic and abandon the box."""
+        self.el.error(code, message, span or self.call.span, hint)
+        raise BadOption
+
+    # brackets ---------------------------------------------------------------
+    def items(self) -> list[ast.BMap]:
+        out = []
+        for item in self.call.brackets or []:
+            if isinstance(item, ast.BKw):
+                self.fail("E134", f"'{self.name}' takes axes in brackets, not '{item.name}='", item.span)
+            out.append(item)
+        return out
+
+    def flat_axes(self, value: Value | None = None, *, at_least: int = 1, exactly: int | None = None) -> list[str]:
+        """Bracket axes with no arrows (``softmax[key]``, ``sum[y, x]``), resolved and checked on ``value``."""
+        names: list[ast.SExpr] = []
+        for item in self.items():
+            if item.rhs is not None:
+                self.fail("E137", f"'{self.name}' takes a list of axes, not a map with '->'", item.span)
+            names += item.lhs
+        count = len(names)
+        if (exactly is not None and count != exactly) or count < at_least:
+            want = f"exactly {exactly}" if exactly is not None else f"at least {at_least}"
+            example = f"{self.name}[{', '.join(['a', 'b'][: exactly or at_least])}]"
+            self.fail(
+                "E138",
+                f"'{self.name}' needs {want} axis{'es' * ((exactly or at_least) != 1)} in brackets, got {count}",
+                self.call.brackets_span,
+                f"e.g. {example}",
+            )
+        axes = [self.resolve(n) for n in names]
+        if len(set(axes)) != len(axes):
+            self.fail("E114", f"an axis appears twice in {self.name}[...]", self.call.brackets_span)
+        if value is not None:
+            self.need(value, axes, 0)
+        return axes
+
+    def maps(self, *, at_least: int = 1) -> list[ast.BMap]:
+        items = self.items()
+        if len(items) < at_least:
+            self.fail(
+                "E138",
+                f"'{self.name}' needs axes in brackets",
+                self.call.brackets_span or self.call.func_span,
+                f"see the '{self.name}' section of docs/language.md",
+            )
+        return items
+
+    def resolve(self, e: ast.SExpr) -> str:
+        """An existing axis (name or size expression); fail when unknown."""
+        concrete = self.el.axis_of(e, self.env)
+        if concrete is None:
+            raise BadOption
+        return concrete
+
+    def new_axis(self, e: ast.SExpr, size: Size, what: str) -> str:
+        """An output axis: a new name gets ``size``; an existing one must have it."""
+        if isinstance(e, ast.SName) and e.name not in self.env.ints:
+            concrete = self.el.define_axis(e.name, size, self.env, e.span, what)
+        else:
+            concrete = self.resolve(e)
+            if not self.el.same_size(concrete, size, e.span, f"{what} gives size"):
+                concrete = None
+        if concrete is None:
+            raise BadOption
+        return concrete
+
+    def need(self, value: Value, axes: list[str], index: int) -> None:
+        """Check ``value`` carries every axis in ``axes``."""
+        missing = [a for a in axes if a not in value.axes]
+        if missing:
+            arg = self.call.args[index] if index < len(self.call.args) else self.call
+            what = f"'{arg.name}'" if isinstance(arg, ast.Name) else "the input"
+            self.fail(
+                "E121",
+                f"{what} has axes {_fmt(value.axes)}; {self.name}[...] needs {', '.join(repr(m) for m in missing)}",
+                self.call.brackets_span or self.call.span,
+                f"the value's axes are {_fmt(value.axes)}",
+            )
+
+    def fixed(self, axis: str, *, allow_bound: bool = False) -> int:
+        size = self.el.fixed(axis, self.call.brackets_span or self.call.span, f"'{self.name}'", allow_bound=allow_bound)
+        if size is None:
+            raise BadOption
+        return size
+
+    def not_on(self, value: Value, produced: list[str], consumed: list[str]) -> None:
+        """A produced axis may not already pass by (it would appear twice)."""
+        clash = [a for a in produced if a in value.axes and a not in consumed]
+        if clash:
+            self.fail(
+                "E122",
+                f"axis '{clash[0]}' is already on the input {_fmt(value.axes)}; '{self.name}' would make it twice",
+                self.call.brackets_span,
+                "rename one of them first",
+            )
+
+    # nodes -----------------------------------------------------------------
+    def path(self) -> str:
+        default = self.assign if self.assign and not self.call.from_chain else self.name
+        path = self.el.instance_path(self.env, self.call, default)
+        if self.tie is not None:
+            self.env.ties.append((path, self.tie))
+        return path
+
+    def param(self, path: str, key: str, axes: list[str], shape: list[int], init: dict[str, Any]) -> dict[str, Any]:
+        return self.el.make_param(self.env, path, key, axes, shape, init)
+
+    def add(self, op: str, inputs: list[Value], axes: list[str], **kw: Any) -> Value:
+        name = self.assign if self.assign and not self.call.from_chain else op
+        return self.el.add(op, inputs, axes, self.env, self.call.span, name=name, **kw)
+
+
+@dataclass(frozen=True)
+class Prim:
+    """A primitive box: its rule, tensor arity, bracket use and options."""
+
+    rule: Callable[[Box], Value]
+    arity: tuple[int, int | None] = (1, 1)
+    brackets: str = "required"  # "required" | "none" | "optional"
+    options: dict[str, Opt] = field(default_factory=dict)
+    takes_int: bool = False
+    learned: bool = False
+
+
+def _uniform(fan_in: int) -> dict[str, Any]:
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return {"kind": "uniform", "low": -bound, "high": bound}
+
+
+def _prod(xs: list[int]) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+# ---- rules -------------------------------------------------------------------
+
+
+def _linear(b: Box) -> Value:
+    (x,) = b.args
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None:
+        b.fail(
+            "E137",
+            "linear takes one map: linear[in axes -> out axes]",
+            b.call.brackets_span,
+            "e.g. linear[model -> heads head]",
+        )
+    ins = [b.resolve(e) for e in maps[0].lhs]
+    outs = [b.resolve(e) for e in maps[0].rhs]
+    b.need(x, ins, 0)
+    b.not_on(x, outs, ins)
+    if len(set(outs)) != len(outs):
+        b.fail("E114", "an output axis appears twice in linear[...]", b.call.brackets_span)
+    in_sizes = [b.fixed(a) for a in ins]
+    out_sizes = [b.fixed(a) for a in outs]
+    path = b.path()
+    init = _uniform(_prod(in_sizes))
+    params = [b.param(path, "weight", outs + ins, out_sizes + in_sizes, init)]
+    bias = b.opts.get("bias")
+    if bias:
+        params.append(b.param(path, "bias", outs, out_sizes, init))
+    axes = [a for a in x.axes if a not in ins] + outs
+    attrs = {"in": ins, "out": outs, "bias": bias}
+    return b.add("linear", [x], axes, attrs=attrs, params=params, scope=path)
+
+
+def _embed(b: Box) -> Value:
+    (x,) = b.args
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1:
+        b.fail("E137", "embed takes one map: embed[vocab -> features]", b.call.brackets_span)
+    vocab = b.resolve(maps[0].lhs[0])
+    outs = [b.resolve(e) for e in maps[0].rhs]
+    if x.dtype != "int64":
+        b.fail("E146", "embed needs an integer tensor (`int[...] of vocab`)", b.call.args[0].span)
+    if x.of != vocab:
+        b.fail(
+            "E124",
+            f"embed[{vocab} -> ...] needs integers that index '{vocab}', but these index '{x.of}'",
+            b.call.brackets_span,
+        )
+    b.not_on(x, outs, [])
+    n = b.fixed(vocab)
+    out_sizes = [b.fixed(a) for a in outs]
+    path = b.path()
+    params = [b.param(path, "weight", [vocab] + outs, [n] + out_sizes, {"kind": "normal", "mean": 0.0, "std": 1.0})]
+    return b.add("embed", [x], list(x.axes) + outs, attrs={"vocab": vocab, "out": outs}, params=params, scope=path)
+
+
+def _param(b: Box) -> Value:
+    axes = b.flat_axes(at_least=0)
+    shape = [b.fixed(a, allow_bound=True) for a in axes]
+    path = b.path()
+    init = b.opts.get("init")
+    params = [b.param(path, "weight", axes, shape, init)]
+    return b.add("param", [], axes, params=params, scope=path)
+
+
+def _contract(b: Box) -> Value:
+    x, y = b.args
+    over = b.flat_axes(at_least=0)
+    for i, v in enumerate((x, y)):
+        b.need(v, over, i)
+    shared = [a for a in x.axes if a in y.axes and a not in over]
+    rest_x = [a for a in x.axes if a not in over and a not in y.axes]
+    rest_y = [a for a in y.axes if a not in over and a not in x.axes]
+    return b.add("contract", [x, y], shared + rest_x + rest_y, attrs={"over": over})
+
+
+def _unary(op: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        attrs = {"approximate": b.opts.get("approximate")} if op == "gelu" else {}
+        return b.add(op, [x], list(x.axes), attrs=attrs)
+
+    return rule
+
+
+def _softmax(op: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        (axis,) = b.flat_axes(x, exactly=1)
+        return b.add(op, [x], list(x.axes), attrs={"axis": axis})
+
+    return rule
+
+
+def _norm(op: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        axes = b.flat_axes(x)
+        sizes = [b.fixed(a) for a in axes]
+        path = b.path()
+        eps = b.opts.get("eps")
+        if eps <= 0:
+            b.fail("E136", "eps must be positive", b.opts.span("eps"))
+        affine = b.opts.get("affine")
+        params = []
+        attrs: dict[str, Any] = {"axes": axes, "eps": eps, "affine": affine}
+        if affine:
+            params.append(b.param(path, "weight", axes, sizes, {"kind": "ones"}))
+        if op == "layernorm":
+            bias = affine and b.opts.get("bias")
+            attrs["bias"] = bias
+            if bias:
+                params.append(b.param(path, "bias", axes, sizes, {"kind": "zeros"}))
+        return b.add(op, [x], list(x.axes), attrs=attrs, params=params, scope=path)
+
+    return rule
+
+
+def _batchnorm(b: Box) -> Value:
+    (x,) = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    n = b.fixed(axis)
+    path = b.path()
+    eps, momentum = b.opts.get("eps"), b.opts.get("momentum")
+    if eps <= 0 or not 0 <= momentum <= 1:
+        b.fail("E136", "batchnorm needs eps > 0 and 0 <= momentum <= 1", b.call.span)
+    params = [
+        b.param(path, "weight", [axis], [n], {"kind": "ones"}),
+        b.param(path, "bias", [axis], [n], {"kind": "zeros"}),
+    ]
+    buffers = [
+        {
+            "key": "running_mean",
+            "name": f"{path}.running_mean",
+            "axes": [axis],
+            "shape": [n],
+            "init": {"kind": "zeros"},
+        },
+        {"key": "running_var", "name": f"{path}.running_var", "axes": [axis], "shape": [n], "init": {"kind": "ones"}},
+        {
+            "key": "num_batches_tracked",
+            "name": f"{path}.num_batches_tracked",
+            "axes": [],
+            "shape": [],
+            "init": {"kind": "zeros"},
+            "dtype": "int64",
+        },
+    ]
+    attrs = {"axis": axis, "eps": eps, "momentum": momentum}
+    return b.add("batchnorm", [x], list(x.axes), attrs=attrs, params=params, buffers=buffers, scope=path)
+
+
+def _dropout(b: Box) -> Value:
+    (x,) = b.args
+    p = b.opts.get("p")
+    if not 0 <= p < 1:
+        b.fail("E136", f"dropout probability must be in [0, 1), got {p}", b.opts.span("p"))
+    return b.add("dropout", [x], list(x.axes), attrs={"p": p})
+
+
+def _causal(b: Box) -> Value:
+    (x,) = b.args
+    query, key = b.flat_axes(x, exactly=2)
+    return b.add("causal", [x], list(x.axes), attrs={"query": query, "key": key})
+
+
+def _reduce(op: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        axes = b.flat_axes(x)
+        return b.add(op, [x], [a for a in x.axes if a not in axes], attrs={"axes": axes})
+
+    return rule
+
+
+def _rename(b: Box) -> Value:
+    (x,) = b.args
+    mapping: dict[str, str] = {}
+    for item in b.maps():
+        if item.rhs is None or len(item.lhs) != 1 or len(item.rhs) != 1:
+            b.fail("E137", "rename takes maps of single axes: rename[a -> b, c -> d]", item.span)
+        old = b.resolve(item.lhs[0])
+        b.need(x, [old], 0)
+        mapping[old] = b.new_axis(item.rhs[0], b.el.axes[old].size, "rename")
+    out = [mapping.get(a, a) for a in x.axes]
+    if len(set(out)) != len(out):
+        dup = next(a for a in out if out.count(a) > 1)
+        b.fail("E122", f"rename would give the value axis '{dup}' twice", b.call.brackets_span)
+    return b.add("rename", [x], out, attrs={"map": mapping}, dtype=x.dtype, of=x.of)
+
+
+def _split(b: Box) -> Value:
+    (x,) = b.args
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) < 2:
+        b.fail("E137", "split takes one axis into several: split[m -> h k]", b.call.brackets_span)
+    axis = b.resolve(maps[0].lhs[0])
+    b.need(x, [axis], 0)
+    total = b.el.axes[axis].size
+    known: dict[int, Size] = {}
+    unknown: list[int] = []
+    for i, e in enumerate(maps[0].rhs):
+        concrete = b.el.lookup_axis(e.name, b.env) if isinstance(e, ast.SName) else b.resolve(e)
+        if concrete is None:
+            unknown.append(i)
+        else:
+            known[i] = b.el.axes[concrete].size
+    if len(unknown) > 1:
+        names = ", ".join(repr(maps[0].rhs[i].name) for i in unknown)
+        b.fail(
+            "E125",
+            f"split can infer one new axis size, but {names} are all new",
+            b.call.brackets_span,
+            "declare all but one of them",
+        )
+    product = Size.const(1)
+    for s in known.values():
+        product = product * s
+    if unknown:
+        rest = total.exact_div(product)
+        if rest is None:
+            b.fail("E106", f"split: {total} is not divisible by {product}", b.call.brackets_span)
+        known[unknown[0]] = rest
+    elif product != total:
+        b.fail("E110", f"split: the parts multiply to {product}, but '{axis}' has size {total}", b.call.brackets_span)
+    into = [b.new_axis(e, known[i], "split") for i, e in enumerate(maps[0].rhs)]
+    b.not_on(x, into, [axis])
+    pos = x.axes.index(axis)
+    out = list(x.axes[:pos]) + into + list(x.axes[pos + 1 :])
+    return b.add("split", [x], out, attrs={"axis": axis, "into": into})
+
+
+def _merge(b: Box) -> Value:
+    (x,) = b.args
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None or len(maps[0].rhs) != 1 or len(maps[0].lhs) < 1:
+        b.fail("E137", "merge fuses axes into one: merge[h k -> m]", b.call.brackets_span)
+    axes = [b.resolve(e) for e in maps[0].lhs]
+    b.need(x, axes, 0)
+    size = Size.const(1)
+    for a in axes:
+        size = size * b.el.axes[a].size
+    into = b.new_axis(maps[0].rhs[0], size, "merge")
+    b.not_on(x, [into], axes)
+    out = [into if a == axes[0] else a for a in x.axes if a not in axes[1:]]
+    return b.add("merge", [x], out, attrs={"axes": axes, "into": into})
+
+
+def _concat(b: Box) -> Value:
+    maps = b.maps()
+    if maps[-1].rhs is None or len(maps[-1].rhs) != 1 or any(m.rhs is not None for m in maps[:-1]):
+        b.fail("E137", "concat ends with the new axis: concat[a, b -> c] or concat[c -> d]", b.call.brackets_span)
+    lhs = [e for m in maps for e in m.lhs]
+    names = [b.resolve(e) for e in lhs]
+    if len(names) == 1:
+        names = names * len(b.args)
+    if len(names) != len(b.args):
+        b.fail(
+            "E130",
+            f"concat names {len(names)} axes for {len(b.args)} inputs",
+            b.call.brackets_span,
+            "name one axis, or one per input",
+        )
+    total = Size.const(0)
+    for i, (v, a) in enumerate(zip(b.args, names, strict=True)):
+        b.need(v, [a], i)
+        total = total + b.el.axes[a].size
+    template_i = max(range(len(b.args)), key=lambda i: (len(b.args[i].axes), -i))
+    template = b.args[template_i]
+    others = [a for a in template.axes if a != names[template_i]]
+    for i, v in enumerate(b.args):
+        extra = [a for a in v.axes if a != names[i] and a not in others]
+        if extra:
+            b.fail(
+                "E120",
+                f"concat input {i + 1} has axes {_fmt(v.axes)}, but {', '.join(repr(e) for e in extra)} is on no wider input",
+                b.call.args[i].span,
+            )
+    into = b.new_axis(maps[-1].rhs[0], total, "concat")
+    if into in others:
+        b.fail("E122", f"axis '{into}' is already on the inputs", b.call.brackets_span)
+    out = [into if a == names[template_i] else a for a in template.axes]
+    return b.add("concat", list(b.args), out, attrs={"axes": names, "into": into})
+
+
+def _select(b: Box) -> Value:
+    (x,) = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    index = b.opts.get("index")
+    size = b.el.axes[axis].fixed
+    if index < 0 or (size is not None and index >= size):
+        b.fail("E126", f"index {index} is outside axis '{axis}' of size {b.el.axes[axis].size}", b.opts.span("index"))
+    return b.add(
+        "select", [x], [a for a in x.axes if a != axis], attrs={"axis": axis, "index": index}, dtype=x.dtype, of=x.of
+    )
+
+
+def _spatial(b: Box, items: list[ast.BMap], x: Value) -> list[tuple[str, ast.SExpr | None, ast.BMap]]:
+    out = []
+    for item in items:
+        if len(item.lhs) != 1 or (item.rhs is not None and len(item.rhs) != 1):
+            b.fail("E137", f"'{b.name}' takes spatial axes one by one: y -> y2, x -> x2", item.span)
+        axis = b.resolve(item.lhs[0])
+        b.need(x, [axis], 0)
+        out.append((axis, item.rhs[0] if item.rhs else None, item))
+    if not 1 <= len(out) <= 3:
+        b.fail("E138", f"'{b.name}' works on 1 to 3 spatial axes, got {len(out)}", b.call.brackets_span)
+    return out
+
+
+def _per_axis(b: Box, name: str, n: int, minimum: int) -> list[int]:
+    value = b.opts.get(name)
+    if value is None:
+        b.fail("E139", f"'{b.name}' needs option '{name}'", b.call.span, f"e.g. {name}=3")
+    values = list(value) * n if len(value) == 1 else list(value)
+    if len(values) != n:
+        b.fail("E136", f"'{name}' has {len(values)} values for {n} spatial axes", b.opts.span(name))
+    if any(v < minimum for v in values):
+        b.fail("E136", f"'{name}' values must be at least {minimum}", b.opts.span(name))
+    return values
+
+
+def _outputs(b: Box, spatial: list, sizes: list[Size]) -> list[str]:
+    outs = []
+    for (axis, target, item), size in zip(spatial, sizes, strict=True):
+        c = size.as_int()
+        if c is not None and c < 1:
+            b.fail(
+                "E127",
+                f"'{b.name}' leaves axis '{axis}' with size {c}",
+                item.span,
+                "use a smaller kernel or stride, or more padding",
+            )
+        if target is None:
+            if size == b.el.axes[axis].size:
+                outs.append(axis)
+                continue
+            b.fail(
+                "E123",
+                f"'{b.name}' changes axis '{axis}' from {b.el.axes[axis].size} to {size}; name the new axis",
+                item.span,
+                f"write `{axis} -> {axis}2`",
+            )
+        outs.append(b.new_axis(target, size, f"'{b.name}'"))
+    return outs
+
+
+def _conv(transposed: bool) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        items = b.maps(at_least=2)
+        chan = items[0]
+        if chan.rhs is None or len(chan.lhs) != 1 or len(chan.rhs) != 1:
+            b.fail("E137", f"'{b.name}' starts with the channel map: {b.name}[c -> d, y, x]", chan.span)
+        c_in = b.resolve(chan.lhs[0])
+        c_out = b.resolve(chan.rhs[0])
+        b.need(x, [c_in], 0)
+        spatial = _spatial(b, items[1:], x)
+        b.not_on(x, [c_out], [c_in])
+        n = len(spatial)
+        kernel = _per_axis(b, "kernel", n, 1)
+        stride = _per_axis(b, "stride", n, 1)
+        dilation = _per_axis(b, "dilation", n, 1)
+        groups = b.opts.get("groups")
+        pad_opt = b.opts.get("padding")
+        if pad_opt == "valid":
+            padding = [0] * n
+        elif pad_opt == "same":
+            if transposed or any(s != 1 for s in stride):
+                b.fail("E136", 'padding="same" needs stride 1 (and a plain conv)', b.opts.span("padding"))
+            if any(d * (k - 1) % 2 for d, k in zip(dilation, kernel, strict=True)):
+                b.fail("E136", 'padding="same" needs an odd kernel extent', b.opts.span("padding"))
+            padding = [d * (k - 1) // 2 for d, k in zip(dilation, kernel, strict=True)]
+        else:
+            padding = list(pad_opt) * n if len(pad_opt) == 1 else list(pad_opt)
+            if len(padding) != n or any(p < 0 for p in padding):
+                b.fail("E136", f"padding needs {n} non-negative values", b.opts.span("padding"))
+        out_pad = _per_axis(b, "output_padding", n, 0) if transposed else [0] * n
+        cin, cout = b.fixed(c_in), b.fixed(c_out)
+        if groups < 1 or cin % groups or cout % groups:
+            b.fail("E106", f"groups={groups} must divide both channel sizes ({cin} and {cout})", b.opts.span("groups"))
+        sizes = []
+        for (axis, _, _), k, s, p, d, op in zip(spatial, kernel, stride, padding, dilation, out_pad, strict=True):
+            length = b.el.axes[axis].size
+            if transposed:
+                sizes.append((length - 1) * s - 2 * p + d * (k - 1) + op + 1)
+            else:
+                sizes.append((length + 2 * p - d * (k - 1) - 1) // s + 1)
+        outs = _outputs(b, spatial, sizes)
+        names = [a for a, _, _ in spatial]
+        others = [a for a in x.axes if a != c_in and a not in names]
+        b.not_on(x, outs, names)
+        path = b.path()
+        kernel_labels = [f"<kernel {a}>" for a in names]
+        if transposed:
+            w_axes, w_shape = [c_in, c_out] + kernel_labels, [cin, cout // groups] + kernel
+            fan_in = (cout // groups) * _prod(kernel)
+        else:
+            w_axes, w_shape = [c_out, c_in] + kernel_labels, [cout, cin // groups] + kernel
+            fan_in = (cin // groups) * _prod(kernel)
+        init = _uniform(fan_in)
+        params = [b.param(path, "weight", w_axes, w_shape, init)]
+        bias = b.opts.get("bias")
+        if bias:
+            params.append(b.param(path, "bias", [c_out], [cout], init))
+        attrs = {
+            "in": c_in,
+            "out": c_out,
+            "spatial": [[a, o] for a, o in zip(names, outs, strict=True)],
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "bias": bias,
+            "transposed": transposed,
+            "output_padding": out_pad,
+        }
+        return b.add("conv", [x], others + [c_out] + outs, attrs=attrs, params=params, scope=path)
+
+    return rule
+
+
+def _pool(op: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        spatial = _spatial(b, b.maps(), x)
+        n = len(spatial)
+        kernel = _per_axis(b, "kernel", n, 1)
+        stride = _per_axis(b, "stride", n, 1) if b.opts.has("stride") else list(kernel)
+        padding = _per_axis(b, "padding", n, 0)
+        if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
+            b.fail("E136", "pooling padding must be at most half the kernel", b.opts.span("padding"))
+        sizes = [
+            (b.el.axes[a].size + 2 * p - k) // s + 1
+            for (a, _, _), k, s, p in zip(spatial, kernel, stride, padding, strict=True)
+        ]
+        outs = _outputs(b, spatial, sizes)
+        names = [a for a, _, _ in spatial]
+        b.not_on(x, outs, names)
+        others = [a for a in x.axes if a not in names]
+        attrs: dict[str, Any] = {
+            "spatial": [[a, o] for a, o in zip(names, outs, strict=True)],
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+        }
+        if op == "avgpool":
+            attrs["count_include_pad"] = b.opts.get("count_include_pad")
+        return b.add(op, [x], others + outs, attrs=attrs)
+
+    return rule
+
+
+def _upsample(b: Box) -> Value:
+    (x,) = b.args
+    spatial = _spatial(b, b.maps(), x)
+    scale = _per_axis(b, "scale", len(spatial), 1)
+    sizes = [b.el.axes[a].size * s for (a, _, _), s in zip(spatial, scale, strict=True)]
+    outs = _outputs(b, spatial, sizes)
+    names = [a for a, _, _ in spatial]
+    b.not_on(x, outs, names)
+    others = [a for a in x.axes if a not in names]
+    attrs = {"spatial": [[a, o] for a, o in zip(names, outs, strict=True)], "scale": scale, "mode": b.opts.get("mode")}
+    return b.add("upsample", [x], others + outs, attrs=attrs)
+
+
+_EPS = {"eps": Opt("float", 1e-5), "affine": Opt("bool", True)}
+_CONV = {
+    "kernel": Opt("ints"),
+    "stride": Opt("ints", (1,)),
+    "padding": Opt("padding", (0,)),
+    "dilation": Opt("ints", (1,)),
+    "groups": Opt("int", 1),
+    "bias": Opt("bool", True),
+}
+_POOL = {"kernel": Opt("ints"), "stride": Opt("ints"), "padding": Opt("ints", (0,))}
+
+#: Every primitive box by name.
+PRIMITIVES: dict[str, Prim] = {
+    "linear": Prim(_linear, learned=True, options={"bias": Opt("bool", True)}),
+    "embed": Prim(_embed, learned=True, takes_int=True),
+    "param": Prim(
+        _param, learned=True, arity=(0, 0), brackets="optional", options={"init": Opt("init", {"kind": "zeros"})}
+    ),
+    "contract": Prim(_contract, arity=(2, 2), brackets="optional"),
+    "softmax": Prim(_softmax("softmax")),
+    "logsoftmax": Prim(_softmax("logsoftmax")),
+    "layernorm": Prim(_norm("layernorm"), learned=True, options={**_EPS, "bias": Opt("bool", True)}),
+    "rmsnorm": Prim(_norm("rmsnorm"), learned=True, options={"eps": Opt("float", 1e-6), "affine": Opt("bool", True)}),
+    "batchnorm": Prim(_batchnorm, learned=True, options={"eps": Opt("float", 1e-5), "momentum": Opt("float", 0.1)}),
+    "dropout": Prim(_dropout, brackets="none", options={"p": Opt("float", 0.1)}),
+    "causal": Prim(_causal),
+    "sum": Prim(_reduce("sum")),
+    "mean": Prim(_reduce("mean")),
+    "max": Prim(_reduce("max")),
+    "rename": Prim(_rename, takes_int=True),
+    "split": Prim(_split),
+    "merge": Prim(_merge),
+    "concat": Prim(_concat, arity=(2, None)),
+    "select": Prim(_select, options={"index": Opt("int", 0)}, takes_int=True),
+    "conv": Prim(_conv(False), learned=True, options=_CONV),
+    "conv_transpose": Prim(_conv(True), learned=True, options={**_CONV, "output_padding": Opt("ints", (0,))}),
+    "maxpool": Prim(_pool("maxpool"), options=_POOL),
+    "avgpool": Prim(_pool("avgpool"), options={**_POOL, "count_include_pad": Opt("bool", True)}),
+    "upsample": Prim(
+        _upsample, options={"scale": Opt("ints", (2,)), "mode": Opt("str", "nearest", ("nearest", "linear"))}
+    ),
+}
+for _op in ("relu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs"):
+    PRIMITIVES[_op] = Prim(_unary(_op), brackets="none")
+PRIMITIVES["gelu"] = Prim(
+    _unary("gelu"), brackets="none", options={"approximate": Opt("str", "none", ("none", "tanh"))}
+)
+
+#: Functions that also work on plain numbers (``sqrt(head)``).
+SCALAR_FNS: dict[str, Callable[[float], float]] = {
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,
+    "abs": abs,
+    "tanh": math.tanh,
+}
+
+_BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
+
+
+def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -> Result:
+    """Check one primitive call and add its node."""
+    prim = PRIMITIVES[call.func]
+    args = [el.eval(a, env) for a in call.args]
+    if call.func in SCALAR_FNS and len(args) == 1 and isinstance(args[0], float) and not call.brackets:
+        try:
+            value = SCALAR_FNS[call.func](args[0])
+        except (ValueError, OverflowError):
+            return el.error("E128", f"{call.func}({args[0]:g}) is undefined", call.span)
+        return float(value)
+    tie = None
+    tie_kw = next((k for k in call.kwargs if k.name == "tie"), None)
+    if tie_kw is not None and prim.learned:
+        call = dataclasses.replace(call, kwargs=[k for k in call.kwargs if k is not tie_kw])
+        target = tie_kw.value.name if isinstance(tie_kw.value, ast.Name) else None
+        tie = env.instances.get(target) if target else None
+        if tie is None:
+            hint = did_you_mean(target or "", env.instances) or "label the instance to share with `... as name`"
+            return el.error("E162", f"`tie=` names no instance here: '{target}'", tie_kw.value.span, hint)
+    opts = Options(el, call, env, prim.options)
+    if call.brackets is not None and prim.brackets == "none":
+        return el.error(
+            "E132",
+            f"'{call.func}' takes no brackets: it acts on every wire",
+            call.brackets_span,
+            f"write {call.func}(x)",
+        )
+    if call.brackets is None and prim.brackets == "required":
+        return el.error(
+            "E138", f"'{call.func}' needs the axes it acts on in brackets", call.func_span, f"e.g. {call.func}[axis](x)"
+        )
+    lo, hi = prim.arity
+    if len(args) < lo or (hi is not None and len(args) > hi):
+        want = str(lo) if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+        return el.error(
+            "E130", f"'{call.func}' takes {want} tensor argument{'s' * (want != '1')}, got {len(args)}", call.span
+        )
+    if not opts.ok or any(a is POISON for a in args):
+        return POISON
+    for a, e in zip(args, call.args, strict=True):
+        if isinstance(a, float):
+            return el.error("E132", f"'{call.func}' needs a tensor here, not a number", e.span)
+        if a.dtype == "int64" and not prim.takes_int:
+            return el.error(
+                "E146",
+                f"'{call.func}' needs a float tensor; this one holds integers",
+                e.span,
+                "embed integer tensors first: embed[vocab -> features](ids)",
+            )
+    ties = len(env.ties)
+    try:
+        return prim.rule(Box(el, call, env, args, opts, assign, tie))
+    except BadOption:
+        return POISON
+    finally:
+        del env.ties[ties:]
+
+
+def elementwise(el: Elaborator, op: str, x: Value, env: Env, span: Span, attrs: dict[str, Any] | None = None) -> Result:
+    """A one-input elementwise node (``-x``)."""
+    if x.dtype == "int64":
+        return el.error("E146", "arithmetic needs a float tensor; this one holds integers", span)
+    return el.add(op, [x], list(x.axes), env, span, attrs=attrs or {})
+
+
+def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) -> Result:
+    """``a + b`` and friends: numbers fold, tensors align by axis name."""
+    if left is POISON or right is POISON:
+        return POISON
+    op = _BINARY_OPS[e.op]
+    if isinstance(left, float) and isinstance(right, float):
+        try:
+            value = {"add": left + right, "sub": left - right, "mul": left * right}.get(op)
+            if op == "div":
+                value = left / right
+            elif op == "pow":
+                value = left**right
+        except (ZeroDivisionError, OverflowError):
+            return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
+        return float(value)
+    for side in (left, right):
+        if isinstance(side, Value) and side.dtype == "int64":
+            return el.error(
+                "E146", f"`{e.op}` needs float tensors; one side holds integers", e.span, "embed integer tensors first"
+            )
+    if isinstance(left, float) or isinstance(right, float):
+        tensor = right if isinstance(left, float) else left
+        const = left if isinstance(left, float) else right
+        if op == "pow" and isinstance(left, float):
+            return el.error("E129", "a number raised to a tensor is not supported; write exp(x * log(a))", e.span)
+        attrs = {"const": const, "const_left": isinstance(left, float)}
+        name = op
+        return el.add(op, [tensor], list(tensor.axes), env, e.span, name=name, attrs=attrs)
+    if op == "pow":
+        return el.error("E129", "`**` needs a number exponent", e.right.span)
+    a, b = set(left.axes), set(right.axes)
+    if a >= b:
+        axes = list(left.axes)
+    elif b > a:
+        axes = list(right.axes)
+    else:
+        only_l = [x for x in left.axes if x not in b]
+        only_r = [x for x in right.axes if x not in a]
+        return el.error(
+            "E120",
+            f"axis mismatch in `{e.op}`: {_fmt(left.axes)} and {_fmt(right.axes)}",
+            e.span,
+            f"{', '.join(repr(x) for x in only_l)} only on the left, {', '.join(repr(x) for x in only_r)} only on the right; "
+            "one side's axes must include the other's (rename or project first)",
+        )
+    return el.add(op, [left, right], axes, env, e.span, attrs={"const": None, "const_left": False})

@@ -1,0 +1,304 @@
+"""The IR: the one contract between the front end and every backend.
+
+A model's IR is a ``networkx.MultiDiGraph``. The checker builds it; backends
+(torch.fx, ONNX, Graphviz, stats) read it and never look at source text.
+
+Graph attributes (``g.graph``):
+    ``model``    the model's name.
+    ``axes``     ordered dict ``name -> Axis``: every axis any wire carries.
+    ``inputs``   node ids of the ``input`` nodes, in signature order.
+    ``outputs``  node ids of the ``output`` nodes, in signature order.
+    ``bindings`` ``free axis -> [input node id, dim]``: where each free axis
+                 size is read at run time (the first input that carries it).
+    ``source``   ``{"file": str, "sha256": str}``.
+    ``repeats``  ``path -> count`` for every ``repeat`` block (for folding).
+    ``circuits`` ``path -> circuit name`` for every circuit instance.
+
+Node attributes (every node; node ids are strings ``n0, n1, ...``):
+    ``op``       one of :data:`OPS`.
+    ``name``     a readable value name from the source (``q``, ``s``, ``x``).
+    ``axes``     the output tensor's axes, ordered: that order *is* the
+                 physical layout of the tensor.
+    ``dtype``    ``"float32"`` or ``"int64"``.
+    ``attrs``    op-specific attributes (see :data:`OPS`).
+    ``params``   learned tensors: a list of :class:`Param` dicts (may be []).
+    ``buffers``  non-learned state (batchnorm running stats), same shape.
+    ``scope``    the instance path, e.g. ``blocks.3.attn.q``; parameter names
+                 are ``scope + "." + key``.
+    ``frames``   the nesting of the node: a list of ``[path, circuit, kind]``
+                 with kind ``"circuit"``, ``"repeat"`` or ``"iteration"``,
+                 outermost first, for diagrams that draw nested boxes.
+    ``span``     ``{"file", "line", "col", "end_line", "end_col"}`` (1-based).
+
+Edge attributes (one edge per wire, a consumer's input slot):
+    ``port``     the position of the input on the consumer (0-based).
+    ``axes``     the tensor's axes (equal to the producer's ``axes``).
+
+A Param dict: ``{"key": "weight", "name": "blocks.0.attn.q.weight",
+"axes": [...], "shape": [ints], "init": {"kind": ..., ...}, "tied_to":
+name or None}``. ``shape`` is authoritative (conv kernels have no named
+axes: their axis labels are ``"<kernel y>"``). When ``tied_to`` is set the
+tensor is the same object as the named parameter and is not created again.
+Inits: ``{"kind": "uniform", "low", "high"}``, ``{"kind": "normal", "mean",
+"std"}``, ``{"kind": "zeros"}``, ``{"kind": "ones"}``.
+
+Layout rules every backend may rely on (the checker guarantees them):
+    * elementwise ops, softmax, norms, dropout, causal keep the input order;
+    * ops that produce new axes (linear, embed, contract, reductions, conv,
+      pooling, upsample) list the axes that passed by first, in input order,
+      then the produced axes;
+    * split puts the new axes in place of the split axis; merge puts the
+      merged axis in place of the first merged axis; concat keeps the layout
+      of its widest input with the concatenated axis in its place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from ncdl.sizes import Size
+
+#: Every op the IR may contain, with its attributes and its inputs. ``-``
+#: means the op has no attributes.
+OPS: dict[str, str] = {
+    # signature
+    "input": "name: str; of: axis | None (int inputs: the axis their values index)",
+    "output": "name: str. One input; its axes are the declared output order",
+    # learned
+    "param": "- . No inputs; params[weight] has the node's axes. A bounded free axis "
+    "has its bound as weight size; the backend slices the weight to the run-time size",
+    "linear": "in: [axes], out: [axes], bias: bool. weight axes out+in (torch order), bias axes out",
+    "embed": "vocab: axis, out: [axes]. Input int64; weight axes [vocab]+out (nn.Embedding order)",
+    "layernorm": "axes: [axes], eps: float, affine: bool, bias: bool. weight/bias over axes",
+    "rmsnorm": "axes: [axes], eps: float, affine: bool. weight over axes",
+    "batchnorm": "axis: axis, eps: float, momentum: float. Normalises each `axis` channel over "
+    "every other axis; weight/bias/running_mean/running_var over axis, num_batches_tracked []",
+    "conv": "in: axis, out: axis, spatial: [[in axis, out axis], ...], kernel, stride, padding, "
+    "dilation: [ints per spatial axis], groups: int, bias: bool, transposed: bool, "
+    "output_padding: [ints]. weight shape torch order: (out, in/groups, *kernel), "
+    "transposed (in, out/groups, *kernel)",
+    # wiring and arithmetic
+    "contract": "over: [axes]. Two inputs. out = shared non-contracted axes (input 0 order), "
+    "then input 0's remaining, then input 1's remaining",
+    "add": "const: float | None, const_left: bool. Two inputs, or one input and a constant",
+    "sub": "as add",
+    "mul": "as add",
+    "div": "as add",
+    "pow": "as add (the exponent is a constant)",
+    "neg": "-",
+    "relu": "-",
+    "gelu": "approximate: 'none' | 'tanh'",
+    "silu": "-",
+    "tanh": "-",
+    "sigmoid": "-",
+    "exp": "-",
+    "log": "-",
+    "sqrt": "-",
+    "abs": "-",
+    "softmax": "axis: axis",
+    "logsoftmax": "axis: axis",
+    "dropout": "p: float",
+    "causal": "query: axis, key: axis. Entries with key index > query index become -inf",
+    "sum": "axes: [axes]",
+    "mean": "axes: [axes]",
+    "max": "axes: [axes]",
+    "rename": "map: {old: new}. No data movement",
+    "transpose": "perm: [ints]. out axes = [in axes[i] for i in perm]",
+    "split": "axis: axis, into: [axes]. Row-major unflatten in place",
+    "merge": "axes: [axes], into: axis. Row-major flatten of `axes` in that order, placed "
+    "where the first of them was (the others are moved next to it first)",
+    "concat": "axes: [one axis per input], into: axis. Inputs lacking an axis of the output "
+    "are broadcast; the output has the widest input's layout",
+    "select": "axis: axis, index: int. Removes the axis",
+    "maxpool": "spatial: [[in, out], ...], kernel, stride, padding: [ints]",
+    "avgpool": "spatial, kernel, stride, padding: [ints]; count_include_pad: bool",
+    "upsample": "spatial: [[in, out], ...], scale: [ints], mode: 'nearest' | 'linear'",
+}
+
+#: Ops that are applied elementwise and keep their input's layout.
+ELEMENTWISE = frozenset(
+    {"add", "sub", "mul", "div", "pow", "neg", "relu", "gelu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs"}
+)
+
+
+@dataclass
+class Axis:
+    """One wire type: a name and a size.
+
+    ``size`` is a :class:`Size`: constant for sized axes, a symbol for free
+    axes (aliases share their root's symbol), an expression for derived axes.
+    ``bound`` is the declared upper bound of a free axis (or None).
+    """
+
+    name: str
+    size: Size
+    bound: int | None = None
+
+    @property
+    def fixed(self) -> int | None:
+        """The integer size, or None when it is known only at run time."""
+        return self.size.as_int()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"name": self.name, "size": self.size.to_json(), "text": str(self.size), "bound": self.bound}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Axis:
+        """Inverse of :meth:`to_json`."""
+        return Axis(data["name"], Size.from_json(data["size"]), data.get("bound"))
+
+
+def new_graph(model: str) -> nx.MultiDiGraph:
+    """An empty IR graph with every graph attribute present."""
+    g = nx.MultiDiGraph()
+    g.graph.update(model=model, axes={}, inputs=[], outputs=[], bindings={}, source={}, repeats={}, circuits={})
+    return g
+
+
+def add_node(
+    g: nx.MultiDiGraph,
+    op: str,
+    inputs: Iterable[str],
+    axes: Iterable[str],
+    *,
+    name: str = "",
+    dtype: str = "float32",
+    attrs: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+    buffers: list[dict[str, Any]] | None = None,
+    scope: str = "",
+    frames: list[list[Any]] | None = None,
+    span: dict[str, Any] | None = None,
+) -> str:
+    """Append a node fed by ``inputs`` (node ids, in port order); return its id."""
+    if op not in OPS:
+        raise ValueError(f"unknown IR op {op!r}")
+    node_id = f"n{g.number_of_nodes()}"
+    while node_id in g:
+        node_id += "_"
+    g.add_node(
+        node_id,
+        op=op,
+        name=name or op,
+        axes=list(axes),
+        dtype=dtype,
+        attrs=attrs or {},
+        params=params or [],
+        buffers=buffers or [],
+        scope=scope,
+        frames=frames or [],
+        span=span or {},
+    )
+    for port, src in enumerate(inputs):
+        g.add_edge(src, node_id, port=port, axes=list(g.nodes[src]["axes"]))
+    return node_id
+
+
+def node_inputs(g: nx.MultiDiGraph, node: str) -> list[str]:
+    """The producers feeding ``node``, in port order."""
+    edges = sorted(g.in_edges(node, data=True), key=lambda e: e[2]["port"])
+    return [src for src, _, _ in edges]
+
+
+def topological(g: nx.MultiDiGraph) -> list[str]:
+    """Node ids in a deterministic topological order (creation order)."""
+    return list(nx.lexicographical_topological_sort(g, key=lambda n: (len(n), n)))
+
+
+def all_params(g: nx.MultiDiGraph) -> list[dict[str, Any]]:
+    """Every parameter that owns storage (tied ones excluded), in node order."""
+    return [p for n in topological(g) for p in g.nodes[n]["params"] if not p.get("tied_to")]
+
+
+def all_buffers(g: nx.MultiDiGraph) -> list[dict[str, Any]]:
+    """Every buffer, in node order."""
+    return [b for n in topological(g) for b in g.nodes[n]["buffers"]]
+
+
+def param_count(g: nx.MultiDiGraph) -> int:
+    """The number of learned scalars (tied parameters counted once)."""
+    total = 0
+    for p in all_params(g):
+        n = 1
+        for s in p["shape"]:
+            n *= s
+        total += n
+    return total
+
+
+class IRError(Exception):
+    """The IR breaks its contract (a bug in a pass, never a user mistake)."""
+
+
+def verify(g: nx.MultiDiGraph) -> None:
+    """Check the IR contract; raise :class:`IRError` naming the first violation."""
+    axes = g.graph["axes"]
+    if not nx.is_directed_acyclic_graph(g):
+        raise IRError("the IR has a cycle")
+    for node, data in g.nodes(data=True):
+        op = data.get("op")
+        if op not in OPS:
+            raise IRError(f"{node}: unknown op {op!r}")
+        for ax in data["axes"]:
+            if ax not in axes:
+                raise IRError(f"{node} ({op}): axis {ax!r} is not in the axis table")
+        if len(set(data["axes"])) != len(data["axes"]):
+            raise IRError(f"{node} ({op}): repeated axis in {data['axes']}")
+        ports = sorted(e[2]["port"] for e in g.in_edges(node, data=True))
+        if ports != list(range(len(ports))):
+            raise IRError(f"{node} ({op}): input ports {ports} are not 0..n-1")
+        for src, _, edata in g.in_edges(node, data=True):
+            if edata["axes"] != g.nodes[src]["axes"]:
+                raise IRError(f"edge {src}->{node}: axes {edata['axes']} differ from producer's")
+    for node in g.graph["inputs"]:
+        if g.nodes[node]["op"] != "input":
+            raise IRError(f"{node} listed as an input but is {g.nodes[node]['op']}")
+    for node in g.graph["outputs"]:
+        if g.nodes[node]["op"] != "output":
+            raise IRError(f"{node} listed as an output but is {g.nodes[node]['op']}")
+    names: set[str] = set()
+    for p in all_params(g) + all_buffers(g):
+        if p["name"] in names:
+            raise IRError(f"parameter {p['name']!r} defined twice")
+        names.add(p["name"])
+    for _node, data in g.nodes(data=True):
+        for p in data["params"]:
+            if p.get("tied_to") and p["tied_to"] not in names:
+                raise IRError(f"{p['name']} is tied to unknown parameter {p['tied_to']!r}")
+
+
+def to_json(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """The IR as stable JSON-serialisable data (see :func:`from_json`)."""
+    graph = dict(g.graph)
+    graph["axes"] = [a.to_json() for a in g.graph["axes"].values()]
+    nodes = [{"id": n, **g.nodes[n]} for n in topological(g)]
+    edges = [
+        {"src": u, "dst": v, "port": d["port"], "axes": d["axes"]}
+        for u, v, d in sorted(g.edges(data=True), key=lambda e: (e[1], e[2]["port"]))
+    ]
+    return {"format": "ncdl-ir", "version": 1, "graph": graph, "nodes": nodes, "edges": edges}
+
+
+def from_json(data: dict[str, Any]) -> nx.MultiDiGraph:
+    """Rebuild the graph written by :func:`to_json`."""
+    g = nx.MultiDiGraph()
+    graph = dict(data["graph"])
+    graph["axes"] = {a["name"]: Axis.from_json(a) for a in graph["axes"]}
+    g.graph.update(graph)
+    for node in data["nodes"]:
+        node = dict(node)
+        g.add_node(node.pop("id"), **node)
+    for e in data["edges"]:
+        g.add_edge(e["src"], e["dst"], port=e["port"], axes=e["axes"])
+    return g
+
+
+def dumps(g: nx.MultiDiGraph) -> str:
+    """:func:`to_json` as text, keys sorted, for diffs and golden files."""
+    return json.dumps(to_json(g), indent=1, sort_keys=True)

@@ -1,0 +1,101 @@
+"""The checked Program: one ``.ncd`` file's models, ready for every backend.
+
+Backends are imported only when asked for, so checking a file never imports
+torch, onnx or graphviz.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from ncdl.dsl.check import check_source
+
+if TYPE_CHECKING:
+    import graphviz
+    import onnx
+    import torch.fx
+
+
+class Program:
+    """A checked ncdl program: its models, each an IR graph.
+
+    Example:
+        >>> p = ncdl.loads("axis n = 4\\nmodel M(x: [n]) -> [n] { return relu(x) }")
+        >>> p.models
+        ['M']
+    """
+
+    def __init__(self, graphs: dict[str, nx.MultiDiGraph], path: str, text: str) -> None:
+        self._graphs = graphs
+        self.path = path
+        self.text = text
+        self.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @property
+    def models(self) -> list[str]:
+        """The compile targets (``model`` declarations), in file order."""
+        return list(self._graphs)
+
+    def graph(self, model: str | None = None) -> nx.MultiDiGraph:
+        """The IR of ``model`` (default: the file's only or last model)."""
+        if not self._graphs:
+            raise KeyError(f"{self.path} declares no model; add `model Name(...) -> [...] {{ ... }}`")
+        if model is None:
+            return self._graphs[self.models[-1]]
+        if model not in self._graphs:
+            raise KeyError(f"no model {model!r} in {self.path}; models: {', '.join(self.models)}")
+        return self._graphs[model]
+
+    def to_torch(self, model: str | None = None) -> torch.fx.GraphModule:
+        """A trainable ``torch.fx.GraphModule`` for ``model``."""
+        from ncdl.compiler.fx import lower_fx
+
+        return lower_fx(self.graph(model))
+
+    def to_onnx(
+        self, model: str | None = None, state_dict: dict[str, Any] | None = None, opset: int = 23
+    ) -> onnx.ModelProto:
+        """An ONNX model for ``model``; weights from ``state_dict`` or freshly initialised."""
+        from ncdl.compiler.onnx_backend import lower_onnx
+
+        return lower_onnx(self.graph(model), state_dict=state_dict, opset=opset)
+
+    def render(self, model: str | None = None, **options: Any) -> graphviz.Digraph:
+        """The neural circuit diagram of ``model`` as a ``graphviz.Digraph``."""
+        from ncdl.compiler.diagram import render
+
+        return render(self.graph(model), **options)
+
+    def stats(self, model: str | None = None, **axis_sizes: int) -> Any:
+        """Parameters, FLOPs and activation memory of ``model``."""
+        from ncdl.compiler.stats import stats
+
+        return stats(self.graph(model), axis_sizes)
+
+    def _repr_svg_(self) -> str | None:
+        if not self._graphs:
+            return None
+        return self.render()._repr_image_svg_xml()
+
+
+def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:
+    """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes."""
+    graphs = check_source(text, path, allow_paths=allow_paths)
+    return Program(graphs, path, text)
+
+
+def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:
+    """Parse and check a ``.ncd`` file (see :func:`loads`)."""
+    from ncdl.dsl.source import read_source
+
+    text = read_source(str(path))
+    return loads(text, str(path), allow_paths=allow_paths)
+
+
+def compile(path: str | Path, model: str | None = None) -> torch.fx.GraphModule:  # noqa: A001
+    """``load(path).to_torch(model)`` in one call."""
+    return load(path).to_torch(model)

@@ -1,0 +1,246 @@
+"""Symbolic axis sizes in a normal form.
+
+A size is an integer, a free axis (bound when the model runs), or an
+expression over free axes such as ``2*seq`` or ``floor((y + -1)/2) + 1``.
+Sizes are kept as polynomials with rational coefficients whose atoms are free
+axis names and floor-division terms, so that two sizes are equal exactly when
+their normal forms are equal. Where the normal forms differ the checker says
+"cannot prove", never guesses.
+
+Example:
+    >>> y = Size.symbol("y")
+    >>> str((y + 2 - 3) // 2 + 1)
+    'floor((y + -1)/2) + 1'
+    >>> (y * 2) // 2 == y
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Union
+
+# An atom is a free axis name or a Floor term; a monomial is a sorted tuple of
+# (atom, power) pairs.
+Atom = Union[str, "Floor"]
+Monomial = tuple[tuple[Atom, int], ...]
+
+
+def _atom_key(atom: Atom) -> str:
+    return atom if isinstance(atom, str) else f"~{atom}"
+
+
+@dataclass(frozen=True)
+class Floor:
+    """``floor(numerator / denominator)`` for a symbolic numerator."""
+
+    numerator: Size
+    denominator: int
+
+    def __str__(self) -> str:
+        return f"floor(({self.numerator})/{self.denominator})"
+
+
+class Size:
+    """An exact, hashable axis size: a polynomial over free axes."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Mapping[Monomial, Fraction] | None = None) -> None:
+        self.terms: dict[Monomial, Fraction] = {m: c for m, c in (terms or {}).items() if c != 0}
+
+    # construction -------------------------------------------------------
+    @staticmethod
+    def const(value: int | Fraction) -> Size:
+        """A constant size."""
+        return Size({(): Fraction(value)})
+
+    @staticmethod
+    def symbol(name: str) -> Size:
+        """The size of the free axis ``name``."""
+        return Size({((name, 1),): Fraction(1)})
+
+    @staticmethod
+    def of(value: int | Size) -> Size:
+        """Coerce an int to a Size."""
+        return value if isinstance(value, Size) else Size.const(value)
+
+    # queries ------------------------------------------------------------
+    def is_const(self) -> bool:
+        """True when the size has no free axes."""
+        return all(m == () for m in self.terms)
+
+    def constant(self) -> Fraction:
+        """The constant value; only for :meth:`is_const` sizes."""
+        return self.terms.get((), Fraction(0))
+
+    def as_int(self) -> int | None:
+        """The integer value, or None when symbolic or fractional."""
+        if not self.is_const():
+            return None
+        c = self.constant()
+        return int(c) if c.denominator == 1 else None
+
+    def symbols(self) -> set[str]:
+        """Every free axis name the size depends on."""
+        out: set[str] = set()
+        for mono in self.terms:
+            for atom, _ in mono:
+                if isinstance(atom, str):
+                    out.add(atom)
+                else:
+                    out |= atom.numerator.symbols()
+        return out
+
+    # arithmetic ---------------------------------------------------------
+    def __add__(self, other: int | Size) -> Size:
+        other = Size.of(other)
+        terms = dict(self.terms)
+        for m, c in other.terms.items():
+            terms[m] = terms.get(m, Fraction(0)) + c
+        return Size(terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Size:
+        return Size({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, other: int | Size) -> Size:
+        return self + (-Size.of(other))
+
+    def __rsub__(self, other: int | Size) -> Size:
+        return Size.of(other) - self
+
+    def __mul__(self, other: int | Size) -> Size:
+        other = Size.of(other)
+        terms: dict[Monomial, Fraction] = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in other.terms.items():
+                powers: dict[Atom, int] = {}
+                for atom, p in m1 + m2:
+                    powers[atom] = powers.get(atom, 0) + p
+                mono = tuple(sorted(powers.items(), key=lambda ap: _atom_key(ap[0])))
+                terms[mono] = terms.get(mono, Fraction(0)) + c1 * c2
+        return Size(terms)
+
+    __rmul__ = __mul__
+
+    def exact_div(self, divisor: int | Size) -> Size | None:
+        """``self / divisor`` when it is exact; None when it provably is not.
+
+        Division by a symbolic size is exact only when the divisor is a
+        single monomial that divides every term.
+        """
+        divisor = Size.of(divisor)
+        if divisor.is_const():
+            d = divisor.constant()
+            if d == 0:
+                return None
+            if self.is_const():
+                q = self.constant() / d
+                return Size.const(q) if q.denominator == 1 else None
+            return Size({m: c / d for m, c in self.terms.items()})
+        if len(divisor.terms) != 1:
+            return None
+        ((dmono, dcoef),) = divisor.terms.items()
+        dpow = dict(dmono)
+        terms: dict[Monomial, Fraction] = {}
+        for mono, coef in self.terms.items():
+            powers = dict(mono)
+            for atom, p in dpow.items():
+                if powers.get(atom, 0) < p:
+                    return None
+                powers[atom] -= p
+            new = tuple(sorted(((a, p) for a, p in powers.items() if p), key=lambda ap: _atom_key(ap[0])))
+            terms[new] = coef / dcoef
+        return Size(terms)
+
+    def __floordiv__(self, divisor: int) -> Size:
+        if divisor <= 0:
+            raise ZeroDivisionError("floor division of a size by a non-positive number")
+        if self.is_const():
+            c = self.constant()
+            return Size.const(Fraction(c.numerator // (c.denominator * divisor)))
+        if all((c / divisor).denominator == 1 for c in self.terms.values()):
+            return Size({m: c / divisor for m, c in self.terms.items()})
+        return Size({((Floor(self, divisor), 1),): Fraction(1)})
+
+    # evaluation ---------------------------------------------------------
+    def evaluate(self, bindings: Mapping[str, int]) -> int:
+        """The integer value once every free axis has a value."""
+        total = Fraction(0)
+        for mono, coef in self.terms.items():
+            value = Fraction(coef)
+            for atom, p in mono:
+                base = (
+                    bindings[atom] if isinstance(atom, str) else atom.numerator.evaluate(bindings) // atom.denominator
+                )
+                value *= Fraction(base) ** p
+            total += value
+        return int(total) if total.denominator == 1 else int(total)  # fractional sizes truncate
+
+    # comparison and printing ---------------------------------------------
+    def _key(self) -> tuple:
+        return tuple(sorted((tuple((_atom_key(a), p) for a, p in m), c) for m, c in self.terms.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int):
+            other = Size.const(other)
+        return isinstance(other, Size) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        if not self.terms:
+            return "0"
+        parts = []
+        for mono, coef in sorted(self.terms.items(), key=lambda mc: (len(mc[0]) == 0, str(mc[0]))):
+            factors = [a if p == 1 else f"{a}^{p}" for a, p in ((str(a), p) for a, p in mono)]
+            if not factors:
+                parts.append(_fmt(coef))
+            elif coef == 1:
+                parts.append("*".join(factors))
+            elif coef.denominator != 1 and coef.numerator == 1:
+                parts.append("*".join(factors) + f"/{coef.denominator}")
+            else:
+                parts.append(_fmt(coef) + "*" + "*".join(factors))
+        return " + ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Size({self})"
+
+    # JSON -----------------------------------------------------------------
+    def to_json(self) -> list:
+        """A JSON-serialisable form that :meth:`from_json` reads back."""
+        return [
+            [[_atom_json(a), p] for a, p in mono] + [[c.numerator, c.denominator]]
+            for mono, c in sorted(self.terms.items(), key=lambda mc: str(mc[0]))
+        ]
+
+    @staticmethod
+    def from_json(data: list) -> Size:
+        """Inverse of :meth:`to_json`."""
+        terms: dict[Monomial, Fraction] = {}
+        for term in data:
+            *factors, (num, den) = term
+            mono = tuple(sorted(((_atom_from_json(a), p) for a, p in factors), key=lambda ap: _atom_key(ap[0])))
+            terms[mono] = Fraction(num, den)
+        return Size(terms)
+
+
+def _fmt(c: Fraction) -> str:
+    return str(c.numerator) if c.denominator == 1 else f"{c.numerator}/{c.denominator}"
+
+
+def _atom_json(atom: Atom) -> object:
+    return atom if isinstance(atom, str) else {"floor": atom.numerator.to_json(), "by": atom.denominator}
+
+
+def _atom_from_json(data: object) -> Atom:
+    if isinstance(data, str):
+        return data
+    assert isinstance(data, dict)
+    return Floor(Size.from_json(data["floor"]), int(data["by"]))
