@@ -59,6 +59,10 @@ def _declare_axes(modules: list[ast.Module], el: Elaborator) -> tuple[dict[str, 
         for decl in module.axes:
             axis = _axis(decl, el, env)
             if axis is None:
+                if decl.name not in el.axes:  # keeps later uses from cascading into more errors
+                    el.axes[decl.name] = ir.Axis(decl.name, Size.symbol(decl.name))
+                    el.global_axes.add(decl.name)
+                    declared[decl.name] = decl
                 continue
             if decl.name in el.axes:
                 if el.axes[decl.name].size != axis.size or el.axes[decl.name].bound != axis.bound:

@@ -123,6 +123,12 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
             f"(+ broadcast {fmt_axes(broadcast)}): {'; '.join(parts)}",
             decl.result.span,
         )
+    # Axes the circuit introduced and returns (a strided conv's `y2`) become
+    # known to the caller under the same name, unless that name is taken there.
+    for e in decl.result.axes:
+        if isinstance(e, ast.SName) and e.name in callee.local_axes and el.lookup_axis(e.name, env) is None:
+            env.axis_env[e.name] = callee.axis_env[e.name]
+            env.local_axes.add(e.name)
     return result
 
 

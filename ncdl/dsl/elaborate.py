@@ -28,6 +28,9 @@ MAX_AXIS_SIZE = 2**31 - 1
 MAX_EXPR_DEPTH = 400
 
 
+_KIND = {"int64": "an integer", "float32": "a float", "int": "an integer", "float": "a float"}
+
+
 class Abort(Exception):
     """Stop elaborating this model (a limit was hit); diagnostics are recorded."""
 
@@ -266,7 +269,10 @@ class Elaborator:
         hint = (
             f"declare a bound (`axis {concrete} <= N`)" if allow_bound else "give it a size in its `axis` declaration"
         )
-        self.error("E112", f"{what} needs a fixed size for axis '{concrete}', which is {axis.size}", span, hint)
+        state = "is free" if str(axis.size) == concrete else f"has size {axis.size}, known only at run time"
+        self.error(
+            "E112", f"{what} needs a fixed size for axis '{concrete}' to make its weight, but it {state}", span, hint
+        )
         return None
 
     # ---- instance paths ------------------------------------------------------
@@ -411,7 +417,9 @@ class Elaborator:
             return
         if (m.result.dtype == "int") != (result.dtype == "int64"):
             self.error(
-                "E146", f"model '{m.name}' returns a {result.dtype} tensor but declares {m.result.dtype}", m.result.span
+                "E146",
+                f"model '{m.name}' returns {_KIND[result.dtype]} tensor but declares {_KIND[m.result.dtype]} one",
+                m.result.span,
             )
             return
         if list(result.axes) != declared:
@@ -573,7 +581,7 @@ class Elaborator:
             if size is None:
                 return self.error(
                     "E109",
-                    f"axis '{concrete}' has no fixed size ({self.axes[concrete].size}); it cannot be used as a number",
+                    f"axis '{concrete}' has no fixed size (it is known only at run time); it cannot be used as a number",
                     e.span,
                 )
             return float(size)

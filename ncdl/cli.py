@@ -1,0 +1,307 @@
+"""The ``ncdl`` command.
+
+Exit codes: 0 success, 1 a mistake in the user's input (diagnostics on
+stderr), 2 a usage error. Each subcommand imports only what it needs:
+``ncdl check`` never imports torch or onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ncdl.dsl.diagnostics import NcdlError
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+class InputError(Exception):
+    """A problem with the user's files or data (exit code 1), one line."""
+
+
+def _load(args: argparse.Namespace):
+    from ncdl.program import load
+
+    return load(args.file, allow_paths=tuple(getattr(args, "allow_path", None) or ()))
+
+
+def _model(program: Any, name: str | None) -> str:
+    if not program.models:
+        raise InputError(f"{program.path}: declares no model; add `model Name(...) -> [...] {{ ... }}`")
+    if name is not None and name not in program.models:
+        raise InputError(f"{program.path}: no model '{name}'; models: {', '.join(program.models)}")
+    return name or program.models[-1]
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Write a file via a temporary file and rename: never half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ---- subcommands ----------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print each model's signature, axis table and parameters."""
+    from ncdl.report import describe_model
+
+    program = _load(args)
+    names = [_model(program, args.model)] if args.model else program.models
+    if not names:
+        print(f"{args.file}: ok (no models; {len(program.text.splitlines())} lines)")
+    for name in names:
+        print(describe_model(program.graph(name)))
+    return EXIT_OK
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    """Print the IR as JSON."""
+    from ncdl import ir
+
+    program = _load(args)
+    g = program.graph(_model(program, args.model))
+    text = ir.dumps(g)
+    if args.output:
+        write_atomic(args.output, text + "\n")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Build the torch.fx module; print its code or save its state_dict."""
+    program = _load(args)
+    name = _model(program, args.model)
+    module = program.to_torch(name)
+    if args.print or not args.output:
+        print(module.code.strip())
+    if args.output:
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(module.state_dict(), buf)
+        write_atomic(args.output, buf.getvalue())
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the model to ONNX straight from the IR."""
+    from ncdl.compiler.onnx_backend import save_onnx
+
+    program = _load(args)
+    name = _model(program, args.model)
+    state = None
+    if args.weights:
+        import torch
+
+        try:
+            state = torch.load(args.weights, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable weights file is the user's input
+            raise InputError(f"{args.weights}: cannot read weights ({type(err).__name__}: {err})") from None
+    if not 17 <= args.opset <= 23:
+        raise InputError(f"opset {args.opset} is not supported; use 17 to 23")
+    model = program.to_onnx(name, state_dict=state, opset=args.opset)
+    save_onnx(model, args.output)
+    print(f"wrote {args.output} (opset {args.opset}, {len(model.graph.node)} nodes)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run an exported ONNX model with onnxruntime, checking inputs by axis."""
+    import numpy as np
+
+    from ncdl.runtime.session import InputError as RuntimeInputError
+    from ncdl.runtime.session import ModelLoadError, Session
+
+    try:
+        session = Session(args.model_file)
+    except ModelLoadError as err:
+        raise InputError(str(err)) from None
+    if not args.input:
+        print(session.signature())
+        return EXIT_OK
+    inputs = _read_inputs(args.input, session)
+    try:
+        outputs = session.run(inputs)
+    except RuntimeInputError as err:
+        raise InputError(str(err)) from None
+    if args.output:
+        import io
+
+        buf = io.BytesIO()
+        if len(outputs) == 1 and args.output.endswith(".npy"):
+            np.save(buf, next(iter(outputs.values())))
+        else:
+            np.savez(buf, **outputs)
+        write_atomic(args.output, buf.getvalue())
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        for key, value in outputs.items():
+            print(f"{key}: {value.dtype}{list(value.shape)}")
+            print(np.array2string(value, threshold=40, precision=4))
+    return EXIT_OK
+
+
+def _read_inputs(paths: list[str], session: Any) -> dict[str, Any]:
+    import numpy as np
+
+    inputs: dict[str, Any] = {}
+    names = session.input_names
+    for path in paths:
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputError(f"{path}: cannot read ({err})") from None
+        if isinstance(data, np.ndarray):
+            taken = set(inputs)
+            free = [n for n in names if n not in taken]
+            if not free:
+                raise InputError(f"{path}: the model has no input left for it")
+            inputs[free[0]] = data
+        else:
+            inputs.update({k: data[k] for k in data.files})
+    return inputs
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render the neural circuit diagram."""
+    from ncdl.compiler.diagram import render, write_diagram
+
+    status = EXIT_OK
+    try:
+        program = _load(args)
+        g = program.graph(_model(program, args.model))
+    except NcdlError as err:
+        graphs = getattr(err, "graphs", {})
+        if not graphs:
+            raise
+        print(err, file=sys.stderr)
+        g = graphs.get(args.model) if args.model else next(iter(graphs.values()))
+        if g is None:
+            return EXIT_INPUT
+        status = EXIT_INPUT
+    dot = render(g, depth=args.depth, expand=tuple(args.expand or ()))
+    message = write_diagram(dot, args.output)
+    if message:
+        print(message, file=sys.stderr)
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return status
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Parameters, FLOPs and activation memory per box and circuit."""
+    from ncdl.compiler.stats import format_stats, stats
+
+    program = _load(args)
+    sizes = {}
+    for item in args.axis or []:
+        key, _, value = item.partition("=")
+        if not value.isdigit():
+            raise InputError(f"--axis {item}: write NAME=INTEGER")
+        sizes[key] = int(value)
+    result = stats(program.graph(_model(program, args.model)), sizes)
+    print(json.dumps(result, indent=1) if args.json else format_stats(result))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the main job on a bundled architecture (default: the small GPT)."""
+    from ncdl.demo import run_demo
+
+    return run_demo(args.arch, steps=args.steps, out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ncdl`` command."""
+    parser = argparse.ArgumentParser(prog="ncdl", description="Neural circuit diagrams as a language.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_file(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("file", help="the .ncd file")
+        p.add_argument("--model", "-m", help="the model to use (default: the file's last model)")
+        p.add_argument("--allow-path", action="append", help="allow `use` to read files under this folder")
+        return p
+
+    with_file("check", "check a file; print models, axes and parameters").set_defaults(func=cmd_check)
+    p = with_file("ir", "print the checked IR")
+    p.add_argument("--json", action="store_true", default=True, help="as JSON (the default and only format)")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_ir)
+    p = with_file("compile", "build the torch.fx module")
+    p.add_argument("--print", action="store_true", help="print the generated code")
+    p.add_argument("-o", "--output", help="save a freshly initialised state_dict (.pt)")
+    p.set_defaults(func=cmd_compile)
+    p = with_file("export", "export to ONNX")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--weights", help="a state_dict saved with torch.save")
+    p.add_argument("--opset", type=int, default=23, help="ONNX opset, 17 to 23 (default 23)")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("run", help="run an .onnx model with onnxruntime", description="run an .onnx model")
+    p.add_argument("model_file", help="the .onnx file")
+    p.add_argument("--input", "-i", action="append", help=".npy (one input) or .npz (named inputs)")
+    p.add_argument("--output", "-o", help="write outputs to .npy/.npz")
+    p.set_defaults(func=cmd_run)
+    p = with_file("render", "draw the neural circuit diagram")
+    p.add_argument("-o", "--output", required=True, help="out.svg, .png, .pdf or .dot")
+    p.add_argument("--depth", type=int, help="open circuits down to this depth")
+    p.add_argument("--expand", action="append", help="open this instance path (repeatable)")
+    p.set_defaults(func=cmd_render)
+    p = with_file("stats", "parameters, FLOPs and activation memory")
+    p.add_argument("--axis", action="append", help="give a free axis a size: --axis seq=512")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_stats)
+    p = sub.add_parser("demo", help="check, render, train, export and run a bundled architecture")
+    p.add_argument("arch", nargs="?", default="gpt", help="bundled architecture (default: gpt)")
+    p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    p.add_argument("--out", default="out", help="folder for the outputs (default: out)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse arguments, run, map failures to exit codes."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) and EXIT_USAGE
+    try:
+        return args.func(args)
+    except NcdlError as err:
+        print(err, file=sys.stderr)
+        return EXIT_INPUT
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Colours and sizes shared by every part of the diagram.
+
+Each axis gets one colour from a fixed palette, by its position in the axis
+table, so that the same model always draws the same wire in the same colour.
+Red is kept out of the palette: it marks the wires of a type error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+#: Wire colours, assigned to axes in axis-table order (cycled when a model has more axes).
+PALETTE: tuple[str, ...] = (
+    "#1f77b4",  # blue
+    "#ff7f0e",  # orange
+    "#2ca02c",  # green
+    "#9467bd",  # purple
+    "#8c564b",  # brown
+    "#e377c2",  # pink
+    "#17becf",  # cyan
+    "#bcbd22",  # olive
+    "#393b79",  # navy
+    "#e7ba52",  # gold
+    "#7f7f7f",  # grey
+    "#637939",  # moss
+)
+
+#: Colour of an axis the axis table does not know (only in a graph cut short by an error).
+UNKNOWN = "#000000"
+#: Colour of an error wire, its label and the error note.
+ERROR = "#d62728"
+#: Alpha suffix that lightens a wire passing by a box.
+PASSING_ALPHA = "66"
+
+FONT = "DejaVu Sans"
+WIRE_WIDTH = "2.2"
+PASSING_WIDTH = "1.4"
+
+
+def axis_colours(g: nx.MultiDiGraph) -> dict[str, str]:
+    """``axis name -> colour``: the palette in axis-table order."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(g.graph.get("axes", {}))}
+
+
+def size_text(axis: Any) -> str:
+    """An axis size for the legend: ``128``, ``model/4``, ``seq ≤ 256 (free)``."""
+    text = str(axis.size)
+    if axis.bound is not None:
+        text += f" ≤ {axis.bound}"
+    if axis.fixed is None and {str(axis.size)} == axis.size.symbols():
+        text += " (free)"
+    return text
