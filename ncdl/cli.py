@@ -24,6 +24,10 @@ class InputError(Exception):
     """A problem with the user's files or data (exit code 1), one line."""
 
 
+class UsageError(Exception):
+    """A bad command line (exit code 2), one line."""
+
+
 def _load(args: argparse.Namespace):
     from ncdl.program import load
 
@@ -118,7 +122,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise InputError(f"{args.weights}: cannot read weights ({type(err).__name__}: {err})") from None
     if not 17 <= args.opset <= 23:
         raise InputError(f"opset {args.opset} is not supported; use 17 to 23")
-    model = program.to_onnx(name, state_dict=state, opset=args.opset)
+    try:
+        model = program.to_onnx(name, state_dict=state, opset=args.opset)
+    except ValueError as err:  # a state_dict that does not fit the model
+        raise InputError(f"{args.weights}: {err}") from None
     save_onnx(model, args.output)
     print(f"wrote {args.output} (opset {args.opset}, {len(model.graph.node)} nodes)", file=sys.stderr)
     return EXIT_OK
@@ -198,8 +205,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         if g is None:
             return EXIT_INPUT
         status = EXIT_INPUT
-    dot = render(g, depth=args.depth, expand=tuple(args.expand or ()))
-    message = write_diagram(dot, args.output)
+    try:
+        dot = render(g, depth=args.depth, expand=tuple(args.expand or ()))
+        message = write_diagram(dot, args.output)
+    except ValueError as err:  # a bad --depth, --expand or output extension
+        raise UsageError(str(err)) from None
     if message:
         print(message, file=sys.stderr)
     else:
@@ -293,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT
+    except UsageError as err:
+        print(f"ncdl {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:

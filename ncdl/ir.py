@@ -70,8 +70,9 @@ OPS: dict[str, str] = {
     "input": "name: str; of: axis | None (int inputs: the axis their values index)",
     "output": "name: str. One input; its axes are the declared output order",
     # learned
-    "param": "- . No inputs; params[weight] has the node's axes. A bounded free axis "
-    "has its bound as weight size; the backend slices the weight to the run-time size",
+    "param": "- . No inputs; its one parameter (key '', named by the bare instance path, as a "
+    "torch nn.Parameter attribute) has the node's axes. A bounded free axis has its bound as "
+    "stored size; the backend slices it to the run-time size",
     "linear": "in: [axes], out: [axes], bias: bool. weight axes out+in (torch order), bias axes out",
     "embed": "vocab: axis, out: [axes]. Input int64; weight axes [vocab]+out (nn.Embedding order)",
     "layernorm": "axes: [axes], eps: float, affine: bool, bias: bool. weight/bias over axes",
@@ -207,8 +208,12 @@ def node_inputs(g: nx.MultiDiGraph, node: str) -> list[str]:
 
 
 def topological(g: nx.MultiDiGraph) -> list[str]:
-    """Node ids in a deterministic topological order (creation order)."""
-    return list(nx.lexicographical_topological_sort(g, key=lambda n: (len(n), n)))
+    """Node ids in a deterministic topological order: creation order when that is one."""
+    order = list(g.nodes)
+    index = {n: i for i, n in enumerate(order)}
+    if all(index[u] < index[v] for u, v in g.edges()):
+        return order
+    return list(nx.lexicographical_topological_sort(g, key=lambda n: index[n]))
 
 
 def all_params(g: nx.MultiDiGraph) -> list[dict[str, Any]]:

@@ -165,6 +165,11 @@ class Size:
             return Size.const(Fraction(c.numerator // (c.denominator * divisor)))
         if all((c / divisor).denominator == 1 for c in self.terms.values()):
             return Size({m: c / divisor for m, c in self.terms.items()})
+        if len(self.terms) == 1:
+            ((mono, coef),) = self.terms.items()
+            if coef == 1 and len(mono) == 1 and isinstance(mono[0][0], Floor) and mono[0][1] == 1:
+                inner = mono[0][0]  # floor(floor(a/m)/n) == floor(a/(m*n)) for integers
+                return inner.numerator // (inner.denominator * divisor)
         return Size({((Floor(self, divisor), 1),): Fraction(1)})
 
     # evaluation ---------------------------------------------------------

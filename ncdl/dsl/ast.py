@@ -202,12 +202,13 @@ class Return:
 
 @dataclass
 class Repeat:
-    """``repeat count [as label] { body }``."""
+    """``repeat [index in] count [as label] { body }``."""
 
     count: SExpr
     label: str | None
     body: list[Stmt]
     span: Span
+    index: str | None = None
 
 
 @dataclass

@@ -85,7 +85,7 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
         broadcast += [a for a in value.axes if a not in declared and a not in broadcast]
         callee.values[decl_arg.name] = value
 
-    path = el.instance_path(env, call, assign if assign and not call.from_chain else snake(decl.name))
+    path = el.instance_path(env, call, snake(decl.name))
     callee.scope = path
     callee.frames = env.frames + [[path, decl.name, "circuit"]]
     el.g.graph["circuits"][path] = decl.name
@@ -100,6 +100,13 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
         callee.ties.append((path, env.instances[tie.value.name]))
 
     el.run_block(decl.body, callee)
+    for formal, (_, fresh) in callee.pending.items():
+        el.error(
+            "E147",
+            f"'{decl.name}' never creates axis '{formal}', so '{fresh}' gets no size",
+            call.brackets_span or call.span,
+            f"bind '{formal}' to an existing axis",
+        )
     result = callee.returned
     if result is None:
         return el.error("E144", f"circuit '{decl.name}' ends without `return`", decl.name_span)
@@ -173,6 +180,8 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
                 value = el.int_of(given, caller, f"parameter '{p.name}'")
             elif p.default is not None:
                 value = el.int_of(p.default, callee, f"parameter '{p.name}'")
+            elif p.name in caller.ints:
+                value = caller.ints[p.name]
             else:
                 el.error(
                     "E141",
@@ -191,6 +200,15 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
             ok = False
             continue
         if given is not None:
+            if (
+                isinstance(given, ast.SName)
+                and el.lookup_axis(given.name, caller) is None
+                and given.name not in caller.ints
+                and given.name not in caller.values
+            ):
+                # a fresh name: the circuit creates this axis and the caller learns it
+                callee.pending[p.name] = (caller, given.name)
+                continue
             concrete = el.axis_of(given, caller)
             if concrete is None:
                 ok = False

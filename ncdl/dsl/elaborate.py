@@ -23,7 +23,7 @@ from ncdl.sizes import Size
 #: Limits that keep hostile programs from exhausting time or memory.
 MAX_REPEAT = 10_000
 MAX_RECURSION = 64
-MAX_NODES = 2_000_000
+MAX_NODES = 250_000
 MAX_AXIS_SIZE = 2**31 - 1
 MAX_EXPR_DEPTH = 400
 
@@ -56,6 +56,7 @@ class Elaborator:
         self.g.graph["axes"] = self.axes
         self.param_shapes: dict[str, list[int]] = {}
         self.used_paths: set[str] = set()
+        self.path_counters: dict[str, int] = {}
         self.expr_depth = 0
 
     # ---- diagnostics ------------------------------------------------------
@@ -106,7 +107,7 @@ class Elaborator:
             params=params,
             buffers=buffers,
             scope=scope or env.scope,
-            frames=[list(f) for f in env.frames],
+            frames=env.frames,
             span=span.to_dict(),
         )
         return Value(node, tuple(axes), dtype, of)
@@ -229,6 +230,17 @@ class Elaborator:
 
         With ``local`` the name shadows a global axis of the same name.
         """
+        if name in env.pending:
+            caller, caller_name = env.pending.pop(name)
+            candidate = caller_name
+            while candidate in self.axes and self.axes[candidate].size != size:
+                candidate += "'"
+            if candidate not in self.axes:
+                self.axes[candidate] = ir.Axis(candidate, size)
+            env.axis_env[name] = candidate
+            caller.axis_env[caller_name] = candidate
+            caller.local_axes.add(caller_name)
+            return candidate
         concrete = env.axis_env.get(name) if local else self.lookup_axis(name, env)
         if concrete is not None:
             if not self.same_size(concrete, size, span, f"{what} gives axis '{name}' size"):
@@ -284,10 +296,12 @@ class Elaborator:
             return path
         base = call.label or default
         path = env.child_path(base)
-        k = 1
-        while path in self.used_paths:
+        if path in self.used_paths:
+            k = self.path_counters.get(path, 1)
+            while env.child_path(f"{base}_{k}") in self.used_paths:
+                k += 1
+            self.path_counters[path] = k + 1
             path = env.child_path(f"{base}_{k}")
-            k += 1
         self.used_paths.add(path)
         env.instances[call.label or default] = path
         env.instances[path.rsplit(".", 1)[-1]] = path
@@ -297,7 +311,7 @@ class Elaborator:
         self, env: Env, path: str, key: str, axes: list[str], shape: list[int], init: dict[str, Any]
     ) -> dict:
         """A parameter dict, tied when a ``tie`` is in force for ``path``."""
-        name = f"{path}.{key}" if path else key
+        name = f"{path}.{key}" if key else path
         tied_to = None
         for own, target in reversed(env.ties):
             if name == own or name.startswith(own + "."):
@@ -495,7 +509,12 @@ class Elaborator:
         self.g.graph["repeats"][path] = count
         solo = _solo_call(stmt.body, self.circuits)
         saved_scope, saved_frames = env.scope, env.frames
+        if stmt.index is not None and (stmt.index in env.values or stmt.index in env.ints):
+            self.error("E116", f"the repeat index '{stmt.index}' hides another name", stmt.span)
+            return
         for i in range(count):
+            if stmt.index is not None:
+                env.ints[stmt.index] = i
             env.scope = f"{path}.{i}"
             env.frames = saved_frames + [[path, label, "repeat"], [env.scope, label, "iteration"]]
             env.solo_path = env.scope if solo else None
@@ -503,6 +522,8 @@ class Elaborator:
             if env.returned is not None:
                 break
         env.scope, env.frames, env.solo_path = saved_scope, saved_frames, None
+        if stmt.index is not None:
+            env.ints.pop(stmt.index, None)
 
     def eval_cond(self, c: ast.Cond, env: Env) -> bool | None:
         if isinstance(c, ast.Cmp):
@@ -609,9 +630,19 @@ class Elaborator:
 
 
 def _solo_call(body: list[ast.Stmt], circuits: dict[str, ast.CircuitDecl]) -> bool:
-    """True when a repeat body is one circuit call (its instance is the iteration)."""
-    calls = [s for s in body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Call)]
-    return len(body) == 1 and len(calls) == 1 and calls[0].value.func in circuits and calls[0].value.label is None
+    """True when a repeat body is one circuit call (its instance is the iteration),
+    possibly chosen by ``if``: every branch is then one such call."""
+    if len(body) != 1:
+        return False
+    stmt = body[0]
+    if isinstance(stmt, ast.If):
+        return _solo_call(stmt.then, circuits) and (not stmt.otherwise or _solo_call(stmt.otherwise, circuits))
+    return (
+        isinstance(stmt, ast.Assign)
+        and isinstance(stmt.value, ast.Call)
+        and stmt.value.func in circuits
+        and stmt.value.label is None
+    )
 
 
 def _span(e: Any) -> Span:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
 import lark
-from lark import Token, v_args
-from lark.visitors import Transformer_NonRecursive
 
-from ncdl.dsl import ast
+from ncdl.dsl import ast, lalr
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError, Span
 from ncdl.dsl.source import check_text
 
@@ -43,64 +40,47 @@ _TOKEN_NAMES = {
 }
 
 
-class _Builder(Transformer_NonRecursive):
-    """Builds :mod:`ncdl.dsl.ast` nodes bottom-up with spans."""
-
-    def __init__(self, file: str) -> None:
-        super().__init__()
-        self.file = file
-
-    # helpers --------------------------------------------------------------
-    def _span(self, meta: Any) -> Span:
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+class _Builder:
+    """Builds :mod:`ncdl.dsl.ast` nodes bottom-up; each rule method gets the
+    rule's filtered children and the span of everything it matched."""
 
     # top level -------------------------------------------------------------
-    def start(self, items: list) -> ast.Module:
-        module = ast.Module(self.file)
+    def start(self, items: list, span: Span) -> ast.Module:
+        module = ast.Module("")
         for item in items:
             if isinstance(item, ast.UseDecl):
                 module.uses.append(item)
             elif isinstance(item, list):
                 module.axes.extend(item)
             else:
-                item.file = self.file
                 module.circuits.append(item)
         return module
 
-    @v_args(meta=True)
-    def use_decl(self, meta: Any, c: list) -> ast.UseDecl:
-        return ast.UseDecl(c[0][1:-1], self._span(meta))
+    def use_decl(self, c: list, span: Span) -> ast.UseDecl:
+        return ast.UseDecl(str(c[0])[1:-1], span)
 
-    def axis_decl(self, c: list) -> list:
+    def axis_decl(self, c: list, span: Span) -> list:
         return c
 
-    @v_args(meta=True)
-    def axis_free(self, meta: Any, c: list) -> ast.AxisDecl:
-        return ast.AxisDecl(str(c[0]), "free", None, None, self._span(meta))
+    def axis_free(self, c: list, span: Span) -> ast.AxisDecl:
+        return ast.AxisDecl(str(c[0]), "free", None, None, span)
 
-    @v_args(meta=True)
-    def axis_bounded(self, meta: Any, c: list) -> ast.AxisDecl:
-        return ast.AxisDecl(str(c[0]), "bounded", c[1], None, self._span(meta))
+    def axis_bounded(self, c: list, span: Span) -> ast.AxisDecl:
+        return ast.AxisDecl(str(c[0]), "bounded", c[1], None, span)
 
-    @v_args(meta=True)
-    def axis_alias(self, meta: Any, c: list) -> ast.AxisDecl:
-        return ast.AxisDecl(str(c[0]), "alias", None, str(c[1]), self._span(meta), self._tok(c[1]))
+    def axis_alias(self, c: list, span: Span) -> ast.AxisDecl:
+        return ast.AxisDecl(str(c[0]), "alias", None, str(c[1]), span, c[1].span)
 
-    @v_args(meta=True)
-    def axis_sized(self, meta: Any, c: list) -> ast.AxisDecl:
-        return ast.AxisDecl(str(c[0]), "sized", c[1], None, self._span(meta))
+    def axis_sized(self, c: list, span: Span) -> ast.AxisDecl:
+        return ast.AxisDecl(str(c[0]), "sized", c[1], None, span)
 
-    def kind_circuit(self, c: list) -> bool:
+    def kind_circuit(self, c: list, span: Span) -> bool:
         return False
 
-    def kind_model(self, c: list) -> bool:
+    def kind_model(self, c: list, span: Span) -> bool:
         return True
 
-    @v_args(meta=True)
-    def circuit_decl(self, meta: Any, c: list) -> ast.CircuitDecl:
+    def circuit_decl(self, c: list, span: Span) -> ast.CircuitDecl:
         is_model, name = c[0], c[1]
         rest = c[2:]
         params: list[ast.ParamDecl] = []
@@ -109,63 +89,53 @@ class _Builder(Transformer_NonRecursive):
             rest = rest[1:]
         *args, result, body = rest
         args = [a for a in args if a is not None]
-        return ast.CircuitDecl(str(name), is_model, params, args, result, body, self._span(meta), self._tok(name))
+        return ast.CircuitDecl(str(name), is_model, params, args, result, body, span, name.span)
 
-    def cparams(self, c: list) -> tuple:
+    def cparams(self, c: list, span: Span) -> tuple:
         return ("cparams", [p for p in c if p is not None])
 
-    @v_args(meta=True)
-    def cparam(self, meta: Any, c: list) -> ast.ParamDecl:
+    def cparam(self, c: list, span: Span) -> ast.ParamDecl:
         name, kind, default = c
-        return ast.ParamDecl(str(name), str(kind) if kind is not None else None, default, self._span(meta))
+        return ast.ParamDecl(str(name), str(kind) if kind is not None else None, default, span)
 
-    @v_args(meta=True)
-    def arg_decl(self, meta: Any, c: list) -> ast.ArgDecl:
-        return ast.ArgDecl(str(c[0]), c[1], self._span(meta))
+    def arg_decl(self, c: list, span: Span) -> ast.ArgDecl:
+        return ast.ArgDecl(str(c[0]), c[1], span)
 
-    def int_kw(self, c: list) -> str:
+    def int_kw(self, c: list, span: Span) -> str:
         return "int"
 
-    @v_args(meta=True)
-    def type(self, meta: Any, c: list) -> ast.TypeExpr:
+    def type(self, c: list, span: Span) -> ast.TypeExpr:
         dtype = "float"
         if c and c[0] == "int":
             dtype, c = "int", c[1:]
         *axes, of = c
-        of_span = self._tok(of) if of is not None else None
-        return ast.TypeExpr(
-            dtype, [a for a in axes if a is not None], str(of) if of else None, self._span(meta), of_span
-        )
+        of_span = of.span if of is not None else None
+        return ast.TypeExpr(dtype, [a for a in axes if a is not None], str(of) if of else None, span, of_span)
 
-    def block(self, c: list) -> list:
+    def block(self, c: list, span: Span) -> list:
         return c
 
     # statements ------------------------------------------------------------
-    @v_args(meta=True)
-    def assign(self, meta: Any, c: list) -> ast.Assign:
-        return ast.Assign(str(c[0]), c[1], self._span(meta))
+    def assign(self, c: list, span: Span) -> ast.Assign:
+        return ast.Assign(str(c[0]), c[1], span)
 
-    @v_args(meta=True)
-    def return_stmt(self, meta: Any, c: list) -> ast.Return:
-        return ast.Return(c[0], self._span(meta))
+    def return_stmt(self, c: list, span: Span) -> ast.Return:
+        return ast.Return(c[0], span)
 
-    @v_args(meta=True)
-    def repeat_stmt(self, meta: Any, c: list) -> ast.Repeat:
-        count, label, body = c
-        return ast.Repeat(count, str(label) if label else None, body, self._span(meta))
+    def repeat_stmt(self, c: list, span: Span) -> ast.Repeat:
+        index, count, label, body = c
+        return ast.Repeat(count, str(label) if label else None, body, span, str(index) if index else None)
 
-    @v_args(meta=True)
-    def if_stmt(self, meta: Any, c: list) -> ast.If:
+    def if_stmt(self, c: list, span: Span) -> ast.If:
         cond, then, otherwise = c
         if isinstance(otherwise, ast.If):
             otherwise = [otherwise]
-        return ast.If(cond, then, otherwise or [], self._span(meta))
+        return ast.If(cond, then, otherwise or [], span)
 
     # expressions -----------------------------------------------------------
     def _binop(op: str):  # noqa: N805 - a factory used in the class body
-        @v_args(meta=True)
-        def build(self: _Builder, meta: Any, c: list) -> ast.BinOp:
-            return ast.BinOp(op, c[0], c[1], self._span(meta))
+        def build(self: _Builder, c: list, span: Span) -> ast.BinOp:
+            return ast.BinOp(op, c[0], c[1], span)
 
         return build
 
@@ -175,44 +145,39 @@ class _Builder(Transformer_NonRecursive):
     div = _binop("/")
     pow = _binop("**")
 
-    @v_args(meta=True)
-    def neg(self, meta: Any, c: list) -> ast.Neg:
-        return ast.Neg(c[0], self._span(meta))
+    def neg(self, c: list, span: Span) -> ast.Neg:
+        return ast.Neg(c[0], span)
 
-    def name(self, c: list) -> ast.Name:
-        return ast.Name(str(c[0]), self._tok(c[0]))
+    def name(self, c: list, span: Span) -> ast.Name:
+        return ast.Name(str(c[0]), c[0].span)
 
-    def number(self, c: list) -> ast.Number:
+    def number(self, c: list, span: Span) -> ast.Number:
         text = str(c[0])
         is_int = text.isdigit()
-        return ast.Number(float(text) if not is_int else int(text), is_int, self._tok(c[0]))
+        return ast.Number(float(text) if not is_int else int(text), is_int, c[0].span)
 
-    def string(self, c: list) -> ast.String:
-        return ast.String(str(c[0])[1:-1], self._tok(c[0]))
+    def string(self, c: list, span: Span) -> ast.String:
+        return ast.String(str(c[0])[1:-1], c[0].span)
 
-    @v_args(meta=True)
-    def true(self, meta: Any, c: list) -> ast.Bool:
-        return ast.Bool(True, self._span(meta))
+    def true(self, c: list, span: Span) -> ast.Bool:
+        return ast.Bool(True, span)
 
-    @v_args(meta=True)
-    def false(self, meta: Any, c: list) -> ast.Bool:
-        return ast.Bool(False, self._span(meta))
+    def false(self, c: list, span: Span) -> ast.Bool:
+        return ast.Bool(False, span)
 
-    @v_args(meta=True)
-    def tuple(self, meta: Any, c: list) -> ast.TupleExpr:
-        return ast.TupleExpr([x for x in c if x is not None], self._span(meta))
+    def tuple(self, c: list, span: Span) -> ast.TupleExpr:
+        return ast.TupleExpr([x for x in c if x is not None], span)
 
-    @v_args(meta=True)
-    def kwarg(self, meta: Any, c: list) -> ast.Kwarg:
-        return ast.Kwarg(str(c[0]), c[1], self._span(meta))
+    def kwarg(self, c: list, span: Span) -> ast.Kwarg:
+        return ast.Kwarg(str(c[0]), c[1], span)
 
-    def call_args(self, c: list) -> tuple:
+    def call_args(self, c: list, span: Span) -> tuple:
         return ("args", [x for x in c if x is not None])
 
-    def label(self, c: list) -> tuple:
+    def label(self, c: list, span: Span) -> tuple:
         return ("label", str(c[0]))
 
-    def _call(self, meta: Any, c: list) -> ast.Call:
+    def _call(self, c: list, span: Span) -> ast.Call:
         name = c[0]
         brackets = None
         brackets_span = None
@@ -230,49 +195,42 @@ class _Builder(Transformer_NonRecursive):
                     (kwargs if isinstance(a, ast.Kwarg) else args).append(a)
             elif tag == "label":
                 label = part[1]
-        return ast.Call(str(name), self._tok(name), brackets, args, kwargs, label, self._span(meta), brackets_span)
+        return ast.Call(str(name), name.span, brackets, args, kwargs, label, span, brackets_span)
 
-    @v_args(meta=True)
-    def call(self, meta: Any, c: list) -> ast.Call:
-        return self._call(meta, c)
+    def call(self, c: list, span: Span) -> ast.Call:
+        return self._call(c, span)
 
-    @v_args(meta=True)
-    def stage(self, meta: Any, c: list) -> ast.Call:
-        return self._call(meta, c)
+    def stage(self, c: list, span: Span) -> ast.Call:
+        return self._call(c, span)
 
-    @v_args(meta=True)
-    def chain(self, meta: Any, c: list) -> ast.Call:
+    def chain(self, c: list, span: Span) -> ast.Call:
         head, stage = c
         stage.args.insert(0, head)
         stage.from_chain = True
         return stage
 
     # brackets and sizes ----------------------------------------------------
-    @v_args(meta=True)
-    def brackets(self, meta: Any, c: list) -> tuple:
-        return ("brackets", [x for x in c if x is not None], self._span(meta))
+    def brackets(self, c: list, span: Span) -> tuple:
+        return ("brackets", [x for x in c if x is not None], span)
 
-    @v_args(meta=True)
-    def bmap(self, meta: Any, c: list) -> ast.BMap:
-        return ast.BMap(c[0], c[1], self._span(meta))
+    def bmap(self, c: list, span: Span) -> ast.BMap:
+        return ast.BMap(c[0], c[1], span)
 
-    @v_args(meta=True)
-    def bkw(self, meta: Any, c: list) -> ast.BKw:
-        return ast.BKw(str(c[0]), c[1], self._span(meta))
+    def bkw(self, c: list, span: Span) -> ast.BKw:
+        return ast.BKw(str(c[0]), c[1], span)
 
-    def sgroup(self, c: list) -> list:
+    def sgroup(self, c: list, span: Span) -> list:
         return c
 
-    def sname(self, c: list) -> ast.SName:
-        return ast.SName(str(c[0]), self._tok(c[0]))
+    def sname(self, c: list, span: Span) -> ast.SName:
+        return ast.SName(str(c[0]), c[0].span)
 
-    def sint(self, c: list) -> ast.SInt:
-        return ast.SInt(int(str(c[0])), self._tok(c[0]))
+    def sint(self, c: list, span: Span) -> ast.SInt:
+        return ast.SInt(int(str(c[0])), c[0].span)
 
     def _sbin(op: str):  # noqa: N805
-        @v_args(meta=True)
-        def build(self: _Builder, meta: Any, c: list) -> ast.SBin:
-            return ast.SBin(op, c[0], c[1], self._span(meta))
+        def build(self: _Builder, c: list, span: Span) -> ast.SBin:
+            return ast.SBin(op, c[0], c[1], span)
 
         return build
 
@@ -282,79 +240,64 @@ class _Builder(Transformer_NonRecursive):
     sdiv = _sbin("/")
     sfloordiv = _sbin("//")
 
-    @v_args(meta=True)
-    def ccmp(self, meta: Any, c: list) -> ast.Cmp:
-        return ast.Cmp(str(c[1]), c[0], c[2], self._span(meta))
+    def ccmp(self, c: list, span: Span) -> ast.Cmp:
+        return ast.Cmp(str(c[1]), c[0], c[2], span)
 
-    @v_args(meta=True)
-    def cand(self, meta: Any, c: list) -> ast.BoolOp:
-        return ast.BoolOp("and", c[0], c[1], self._span(meta))
+    def cand(self, c: list, span: Span) -> ast.BoolOp:
+        return ast.BoolOp("and", c[0], c[1], span)
 
-    @v_args(meta=True)
-    def cor(self, meta: Any, c: list) -> ast.BoolOp:
-        return ast.BoolOp("or", c[0], c[1], self._span(meta))
+    def cor(self, c: list, span: Span) -> ast.BoolOp:
+        return ast.BoolOp("or", c[0], c[1], span)
 
-    @v_args(meta=True)
-    def cnot(self, meta: Any, c: list) -> ast.BoolOp:
-        return ast.BoolOp("not", c[0], None, self._span(meta))
+    def cnot(self, c: list, span: Span) -> ast.BoolOp:
+        return ast.BoolOp("not", c[0], None, span)
+
+
+_BUILDER = _Builder()
 
 
 @functools.cache
-def _parser() -> lark.Lark:
-    return lark.Lark(_GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
+def _tables() -> lalr.Tables:
+    grammar = _GRAMMAR.read_text()
+    return lalr.Tables(lark.Lark(grammar, parser="lalr", maybe_placeholders=True, cache=True))
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse ncdl source into a :class:`ast.Module`; raise NcdlError on syntax errors."""
     check_text(text, file)
-    lines = text.splitlines()
+    tables = _tables()
     try:
-        tree = _parser().parse(text)
-    except lark.UnexpectedInput as err:
-        raise NcdlError([_syntax_diagnostic(err, file, lines)]) from None
-    return _Builder(file).transform(tree)
+        module = lalr.run(tables, _BUILDER, text, file)
+    except lalr.SyntaxProblem as problem:
+        raise NcdlError([_syntax_diagnostic(problem, tables, text.splitlines())]) from None
+    module.file = file
+    for circuit in module.circuits:
+        circuit.file = file
+    return module
 
 
-def _syntax_diagnostic(err: lark.UnexpectedInput, file: str, lines: list[str]) -> Diagnostic:
-    line, col = max(1, err.line), max(1, err.column)
-    source = lines[line - 1] if 0 < line <= len(lines) else ""
-    width = 1
-    if isinstance(err, lark.UnexpectedToken):
-        tok = err.token
-        found = "end of file" if tok.type == "$END" else f"'{tok}'"
-        width = max(1, len(str(tok))) if tok.type != "$END" else 1
-        expected = sorted({_TOKEN_NAMES.get(t, _literal(t)) for t in err.expected})
-        message = f"unexpected {found}"
-        hint = "expected " + _or_list(expected) if expected else None
-        if tok.type == "$END":
-            line = len(lines) or 1
-            source = lines[-1] if lines else ""
-            col = len(source) + 1
-    elif isinstance(err, lark.UnexpectedCharacters):
-        message = f"unexpected character {source[col - 1]!r}" if col - 1 < len(source) else "unexpected character"
+def _syntax_diagnostic(problem: lalr.SyntaxProblem, tables: lalr.Tables, lines: list[str]) -> Diagnostic:
+    span = problem.span
+    source = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    if problem.kind == "character":
+        message = f"unexpected character {problem.found!r}"
         hint = "names are letters, digits and '_'; comments start with '#'"
-    else:  # UnexpectedEOF
+        return Diagnostic("E001", message, span, hint, source)
+    if problem.found == "end of file":
         message = "unexpected end of file"
-        hint = "a '{', '(' or '[' is not closed"
-    span = Span(file, line, col, line, col + width)
+        line = len(lines) or 1
+        source = lines[-1] if lines else ""
+        span = Span(span.file, line, len(source) + 1, line, len(source) + 2)
+    else:
+        message = f"unexpected '{problem.found}'"
+    terminals = [t for t in problem.expected if t.isupper() or t == "$END"]
+    names = {_TOKEN_NAMES.get(t) or _quote(tables.literal_names.get(t, t)) for t in terminals}
+    hint = "expected " + _or_list(sorted(names)) if names else None
     return Diagnostic("E001", message, span, hint, source)
 
 
-def _literal(terminal: str) -> str:
-    """A readable form of an anonymous terminal name like ``PLUS``."""
-    symbols = {
-        "PLUS": "'+'",
-        "MINUS": "'-'",
-        "STAR": "'*'",
-        "SLASH": "'/'",
-        "MORETHAN": "'>'",
-        "LESSTHAN": "'<'",
-        "TILDE": "'~'",
-        "DOT": "'.'",
-    }
-    if terminal in symbols:
-        return symbols[terminal]
-    return f"'{terminal.lower()}'" if terminal.isalpha() and terminal.isupper() else terminal
+def _quote(text: str) -> str:
+    return f"'{text}'"
 
 
 def _or_list(items: list[str]) -> str:

@@ -233,7 +233,7 @@ def _embed(b: Box) -> Value:
     n = b.fixed(vocab)
     out_sizes = [b.fixed(a) for a in outs]
     path = b.path()
-    params = [b.param(path, "weight", [vocab] + outs, [n] + out_sizes, {"kind": "normal", "mean": 0.0, "std": 1.0})]
+    params = [b.param(path, "weight", [vocab] + outs, [n] + out_sizes, b.opts.get("init"))]
     return b.add("embed", [x], list(x.axes) + outs, attrs={"vocab": vocab, "out": outs}, params=params, scope=path)
 
 
@@ -242,7 +242,7 @@ def _param(b: Box) -> Value:
     shape = [b.fixed(a, allow_bound=True) for a in axes]
     path = b.path()
     init = b.opts.get("init")
-    params = [b.param(path, "weight", axes, shape, init)]
+    params = [b.param(path, "", axes, shape, init)]
     return b.add("param", [], axes, params=params, scope=path)
 
 
@@ -662,7 +662,9 @@ _POOL = {"kernel": Opt("ints"), "stride": Opt("ints"), "padding": Opt("ints", (0
 #: Every primitive box by name.
 PRIMITIVES: dict[str, Prim] = {
     "linear": Prim(_linear, learned=True, options={"bias": Opt("bool", True)}),
-    "embed": Prim(_embed, learned=True, takes_int=True),
+    "embed": Prim(
+        _embed, options={"init": Opt("init", {"kind": "normal", "mean": 0.0, "std": 1.0})}, learned=True, takes_int=True
+    ),
     "param": Prim(
         _param, learned=True, arity=(0, 0), brackets="optional", options={"init": Opt("init", {"kind": "zeros"})}
     ),

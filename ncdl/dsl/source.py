@@ -61,6 +61,18 @@ def check_text(text: str, path: str) -> None:
     """Reject NUL bytes, oversize text and nesting deeper than :data:`MAX_NESTING`."""
     if len(text) > MAX_FILE_BYTES:
         decode_source(text.encode("utf-8", "replace"), path)
+    if not text.strip():
+        raise NcdlError(
+            [
+                Diagnostic(
+                    "E006",
+                    "the file is empty",
+                    Span(path, 1, 1, 1, 1),
+                    "declare axes and a model: see docs/language.md",
+                    "",
+                )
+            ]
+        )
     nul = text.find("\0")
     if nul >= 0:
         raise NcdlError([_at(text, path, nul, "E004", "the file contains a NUL byte", "a .ncd file is plain text")])

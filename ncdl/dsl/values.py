@@ -66,6 +66,7 @@ class Env:
     returned: Result | None = None
     solo_path: str | None = None
     ties: list[tuple[str, str]] = field(default_factory=list)
+    pending: dict[str, tuple[Env, str]] = field(default_factory=dict)
 
     def child_path(self, name: str) -> str:
         """The instance path of ``name`` inside this scope."""

@@ -89,7 +89,7 @@ def test_resnet_block_axes_and_shapes() -> None:
 def test_gpt_instance_paths_and_tie() -> None:
     g = ncdl.load(PROGRAMS / "gpt.ncd").graph()
     names = [p["name"] for n in ir.topological(g) for p in g.nodes[n]["params"]]
-    assert names[:3] == ["tok.weight", "pos.weight", "blocks.0.ln1.weight"]
+    assert names[:3] == ["tok.weight", "pos", "blocks.0.ln1.weight"]
     assert "blocks.3.attn.q.weight" in names and "blocks.3.mlp.fc.bias" in names
     head = next(p for n in g.nodes for p in g.nodes[n]["params"] if p["name"] == "head.weight")
     assert head["tied_to"] == "tok.weight"

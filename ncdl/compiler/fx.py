@@ -1,0 +1,54 @@
+"""torch.fx backend: a trainable ``torch.fx.GraphModule`` built from the IR.
+
+The module is written node by node with ``torch.fx.Graph`` from the IR (no
+Python is traced). Its ``forward`` takes the model's inputs by name, in
+signature order, checks their shapes (:class:`InputShapeError`), and returns
+one tensor, or a tuple for several outputs. Parameters and buffers sit on
+nested modules so that ``state_dict()`` keys are the IR's parameter names
+(see :mod:`ncdl.compiler.fx_params` for tied weights).
+
+Example:
+    >>> gm = lower_fx(program.graph())
+    >>> print(gm.code)          # what ``ncdl compile --print`` shows
+    >>> gm(x).sum().backward()
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import torch
+import torch.fx as fx
+
+from ncdl.compiler.fx_lower import Lowering
+from ncdl.compiler.fx_ops import RULES
+from ncdl.compiler.fx_params import build_state
+from ncdl.compiler.fx_runtime import InputShapeError
+from ncdl.compiler.passes.attention import fuse_attention
+
+__all__ = ["InputShapeError", "lower_fx"]
+
+
+def lower_fx(g: nx.MultiDiGraph) -> fx.GraphModule:
+    """A trainable ``torch.fx.GraphModule`` computing the model ``g``.
+
+    Args:
+        g: a checked IR graph (see :mod:`ncdl.ir`).
+
+    Returns:
+        A GraphModule whose parameters are freshly initialised from each
+        parameter's ``init`` and whose ``forward`` runs at any size of the
+        free axes (up to their bounds).
+    """
+    g = fuse_attention(g)
+    graph = Lowering(g).run(RULES)
+    state = build_state(g)
+    gm = fx.GraphModule(torch.nn.Module(), fx.Graph(), class_name=g.graph.get("model") or "Model")
+    for name, child in state.named_children():
+        gm.add_module(name, child)
+    for name, param in state._parameters.items():
+        gm.register_parameter(name, param)
+    for name, buf in state._buffers.items():
+        gm.register_buffer(name, buf)
+    gm.graph = graph
+    gm.recompile()
+    return gm

@@ -1,0 +1,227 @@
+"""The emitter behind :func:`ncdl.compiler.fx.lower_fx`.
+
+:class:`Lowering` walks the IR in topological order and appends ``torch.fx``
+nodes for each box (the per-op rules live in :mod:`ncdl.compiler.fx_ops`).
+It also owns the layout moves every op needs (permute to an order, align a
+tensor to a wider layout) and run-time sizes: a free axis's size is read with
+``tensor.size(dim)`` from a tensor that carries it, never baked in.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from ncdl.compiler import fx_runtime
+from ncdl.ir import node_inputs, topological
+from ncdl.sizes import Floor, Size
+
+#: A lowered value: the fx node and the IR axes (its physical layout).
+Value = tuple[fx.Node, list[str]]
+Dim = int | fx.Node
+#: A per-op rule: ``rule(lowering, node data, inputs) -> fx node``.
+Rule = Callable[["Lowering", dict[str, Any], list[Value]], fx.Node]
+
+
+class _Codegen(fx.graph.CodeGen):
+    """fx's code generator, printing ``torch._C._nn.f`` as the ``torch.nn.functional.f`` it is."""
+
+    def _gen_python_code(self, *args: Any, **kwargs: Any) -> fx.graph.PythonCode:
+        code = super()._gen_python_code(*args, **kwargs)
+        code.src = _C_NN.sub(_functional_name, code.src)
+        return code
+
+
+_C_NN = re.compile(r"\btorch\._C\._nn\.(\w+)")
+
+
+def _functional_name(match: re.Match[str]) -> str:
+    name = match.group(1)
+    same = getattr(F, name, None) is getattr(torch._C._nn, name)
+    return f"torch.nn.functional.{name}" if same else match.group(0)
+
+
+class Lowering:
+    """Builds one ``torch.fx.Graph`` from one IR graph."""
+
+    def __init__(self, g: nx.MultiDiGraph) -> None:
+        self.g = g
+        self.graph = fx.Graph()
+        self.graph.set_codegen(_Codegen())
+        self.values: dict[str, fx.Node] = {}
+        self._attrs: dict[str, fx.Node] = {}
+        self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
+
+    # driving ----------------------------------------------------------------
+    def run(self, rules: dict[str, Rule]) -> fx.Graph:
+        """Lower every node with ``rules[op]``; return the finished graph."""
+        g = self.g
+        placeholders = []
+        for node in g.graph["inputs"]:
+            name = g.nodes[node]["attrs"].get("name") or g.nodes[node]["name"]
+            placeholders.append(self.graph.placeholder(name))
+            self.values[node] = placeholders[-1]
+        if placeholders:
+            specs = tuple(self._input_spec(node) for node in g.graph["inputs"])
+            self.call(fx_runtime.check_inputs, specs, *placeholders, name="check_inputs")
+        for node in topological(g):
+            data = g.nodes[node]
+            if data["op"] == "input" or data.get("fused_into"):
+                continue
+            op = "attention" if data.get("fused") else data["op"]
+            # a fused box reads its own operands (see passes/attention.py)
+            srcs = [] if data.get("fused") else node_inputs(g, node)
+            ins = [(self.values[src], self.g.nodes[src]["axes"]) for src in srcs]
+            self.values[node] = rules[op](self, data, ins)
+        outs = [self.values[node] for node in g.graph["outputs"]]
+        self.graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+        return self.graph
+
+    def _input_spec(self, node: str) -> fx_runtime.InputSpec:
+        data = self.g.nodes[node]
+        name = data["attrs"].get("name") or data["name"]
+        axes = []
+        for ax in data["axes"]:
+            axis = self.g.graph["axes"][ax]
+            axes.append((ax, axis.fixed, axis.bound, str(axis.size)))
+        return (name, data["dtype"], tuple(axes))
+
+    # emitting ---------------------------------------------------------------
+    def call(self, fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> fx.Node:
+        """Append ``fn(*args, **kwargs)``, named after the box."""
+        node = self.graph.create_node("call_function", fn, tuple(args), kwargs, name=name)
+        if fn.__module__ == fx_runtime.__name__:
+            # a leaf for fx's tracer, so a pickled module re-traces it as one call
+            node.meta["is_wrapped"] = True
+        return node
+
+    def method(self, method: str, *args: Any, name: str, **kwargs: Any) -> fx.Node:
+        """Append ``args[0].method(*args[1:], **kwargs)``."""
+        return self.graph.create_node("call_method", method, tuple(args), kwargs, name=name)
+
+    def attr(self, qualified: str) -> fx.Node:
+        """A ``get_attr`` node for a parameter, buffer or flag (one per name)."""
+        if qualified not in self._attrs:
+            self._attrs[qualified] = self.graph.get_attr(qualified)
+        return self._attrs[qualified]
+
+    def param(self, data: dict[str, Any], key: str) -> fx.Node:
+        """The ``get_attr`` node of the box's parameter or buffer ``key``."""
+        for p in data["params"] + data["buffers"]:
+            if p["key"] == key:
+                return self.attr(p["name"])
+        raise KeyError(f"{data['scope']}: no parameter {key!r}")
+
+    def param_shape(self, data: dict[str, Any], key: str) -> list[int]:
+        """The stored shape of the box's parameter ``key``."""
+        return next(p["shape"] for p in data["params"] + data["buffers"] if p["key"] == key)
+
+    # layout -------------------------------------------------------------------
+    def finish(self, y: fx.Node, axes: Sequence[str], data: dict[str, Any]) -> fx.Node:
+        """``y`` (laid out as ``axes``) moved to the node's declared layout, if it differs."""
+        return self.permute(y, axes, data["axes"], f"{data['name']}_t")
+
+    def permute(self, x: fx.Node, src: Sequence[str], dst: Sequence[str], name: str) -> fx.Node:
+        """``x`` (laid out as ``src``) reordered to ``dst``; a no-op when equal."""
+        src, dst = list(src), list(dst)
+        if src == dst:
+            return x
+        perm = [src.index(a) for a in dst]
+        moved = [i for i, p in enumerate(perm) if p != i]
+        if len(moved) == 2:
+            return self.method("transpose", x, *moved, name=name)
+        return self.method("permute", x, *perm, name=name)
+
+    def align(self, value: Value, dst: Sequence[str], name: str) -> fx.Node:
+        """``value`` laid out to broadcast against ``dst`` (a superset of its axes).
+
+        Axes are permuted into ``dst``'s relative order; an axis it lacks gets a
+        size-1 dim unless it is leading (torch broadcasting adds those).
+        """
+        x, src = value
+        present = [a for a in dst if a in src]
+        x = self.permute(x, src, present, f"{name}_t")
+        if not present:
+            return x
+        first = list(dst).index(present[0])
+        for i in range(first, len(dst)):
+            if dst[i] not in src:
+                x = self.method("unsqueeze", x, i - first, name=f"{name}_u")
+        return x
+
+    # sizes ----------------------------------------------------------------------
+    def size(self, axis: str, carriers: Sequence[Value] = ()) -> Dim:
+        """The size of ``axis``: an int when fixed, else read at run time."""
+        info = self.g.graph["axes"][axis]
+        if info.fixed is not None:
+            return info.fixed
+        for node, axes in carriers:
+            if axis in axes:
+                return self.dim_size(node, axes.index(axis), axis)
+        return self.size_expr(info.size)
+
+    def view_sizes(self, axes: Sequence[str], carriers: Sequence[Value] = ()) -> list[Dim]:
+        """Sizes for ``reshape``/``unflatten``: fixed ones as ints, one free one as -1."""
+        out: list[Dim] = []
+        used_wildcard = False
+        for ax in axes:
+            if self.g.graph["axes"][ax].fixed is None and not used_wildcard:
+                out.append(-1)
+                used_wildcard = True
+            else:
+                out.append(self.size(ax, carriers))
+        return out
+
+    def dim_size(self, node: fx.Node, dim: int, axis: str) -> fx.Node:
+        """``node.size(dim)`` (emitted once), named after the axis."""
+        key = (node, dim)
+        if key not in self._sizes:
+            self._sizes[key] = self.method("size", node, dim, name=axis)
+        return self._sizes[key]
+
+    def root_size(self, root: str) -> Dim | None:
+        """The run-time size of the free root axis ``root``, from its binding."""
+        binding = self.g.graph["bindings"].get(root)
+        if binding is None:
+            return None
+        node, dim = binding
+        return self.dim_size(self.values[node], dim, root)
+
+    def size_expr(self, size: Size) -> Dim:
+        """Emit arithmetic computing a symbolic size from the input sizes."""
+        value = size.as_int()
+        if value is not None:
+            return value
+        scale = math.lcm(*(c.denominator for c in size.terms.values()))
+        total: Dim = 0
+        for mono, coef in size.terms.items():
+            term: Dim = int(coef * scale)
+            for atom, power in mono:
+                if isinstance(atom, Floor):
+                    base = self._arith(operator.floordiv, self.size_expr(atom.numerator), atom.denominator)
+                else:
+                    base = self.root_size(atom)
+                    if base is None:
+                        raise ValueError(f"free axis {atom!r} is not carried by any input")
+                for _ in range(power):
+                    term = self._arith(operator.mul, term, base)
+            total = self._arith(operator.add, total, term)
+        return self._arith(operator.floordiv, total, scale)
+
+    def _arith(self, fn: Callable[[Any, Any], Any], a: Dim, b: Dim) -> Dim:
+        if isinstance(a, int) and isinstance(b, int):
+            return fn(a, b)
+        identity = {operator.add: 0, operator.mul: 1, operator.floordiv: None}[fn]
+        if fn is not operator.floordiv and a == identity and isinstance(a, int):
+            return b
+        if b == identity and isinstance(b, int) or (fn is operator.floordiv and b == 1):
+            return a
+        return self.call(fn, a, b, name="size")

@@ -1,0 +1,181 @@
+"""Copying trained weights from a torch ``state_dict`` into a compiled ncdl module.
+
+Weights are matched by name: an ncdl parameter ``blocks.0.attn.q.weight``
+reads the source tensor of the same name unless ``mapping`` says otherwise.
+A source tensor whose element count matches is reshaped, so torch.nn's flat
+``[out, in]`` weights load into ncdl's axis-shaped ones (``linear[model ->
+heads head]`` stores ``[heads, head, model]``). This module imports torch;
+nothing else in ncdl's front end depends on it.
+
+Example:
+    >>> mha = torch.nn.MultiheadAttention(128, 4, batch_first=True)
+    >>> load_torch_state_dict(gm, mha.state_dict(), {
+    ...     "attn.q.weight": ("in_proj_weight", 0, 3),   # first third of the rows
+    ...     "attn": "",                                   # attn.out_proj.* <- out_proj.*
+    ... })
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+import torch
+
+__all__ = ["Source", "load_torch_state_dict", "nanogpt", "torch_mha", "torchvision_resnet"]
+
+#: Where one ncdl tensor comes from: a source name; ``(name, i, n)``, the
+#: i-th of n equal chunks of that tensor along its first dimension (a fused
+#: q/k/v projection); or a function of the whole source state dict.
+Source = str | tuple[str, int, int] | Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def load_torch_state_dict(
+    module: torch.nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    mapping: Mapping[str, Source] | Callable[[str], Source | None] | None = None,
+    *,
+    strict: bool = True,
+) -> list[str]:
+    """Copy ``state_dict``'s tensors into ``module``'s parameters and buffers.
+
+    Args:
+        module: a module from ``program.to_torch()`` (or any ``nn.Module``).
+        state_dict: the source tensors, e.g. a torch.nn module's ``state_dict()``.
+        mapping: where names differ. A dict maps an ncdl name to a :data:`Source`;
+            a key may also be a name *prefix* ending at a dot boundary, mapped to
+            the source prefix that replaces it (``{"layer1.first": "layer1.0"}``;
+            ``""`` drops the prefix); the longest matching key wins. A function
+            gets each ncdl name and returns a Source, or None for the same name.
+        strict: raise when an ncdl tensor has no source (tied copies of a loaded
+            tensor are exempt); otherwise leave it as it is.
+
+    Returns:
+        The source names that were never read (torch's "unexpected keys").
+
+    Raises:
+        KeyError: a tensor has no source (with ``strict``).
+        ValueError: a source tensor's element count differs from the target's.
+    """
+    targets = module.state_dict(keep_vars=True)
+    used: set[str] = set()
+    filled: set[int] = set()
+    for name, target in targets.items():
+        source = _source_of(name, mapping)
+        tensor = _fetch(source, state_dict, used)
+        if tensor is None:
+            if id(target) in filled or not strict:
+                continue
+            raise KeyError(f"no source tensor for '{name}' (looked for {_describe(source)}); add it to `mapping`")
+        if tensor.numel() != target.numel():
+            raise ValueError(
+                f"'{name}' has shape {list(target.shape)} but its source {_describe(source)} "
+                f"has shape {list(tensor.shape)}"
+            )
+        with torch.no_grad():
+            target.copy_(tensor.reshape(target.shape).to(target.dtype))
+        filled.add(id(target))
+    return [k for k in state_dict if k not in used]
+
+
+def _source_of(name: str, mapping: Mapping[str, Source] | Callable[[str], Source | None] | None) -> Source:
+    if mapping is None:
+        return name
+    if callable(mapping) and not isinstance(mapping, Mapping):
+        found = mapping(name)
+        return name if found is None else found
+    if name in mapping:
+        return mapping[name]
+    best = None
+    for key in mapping:
+        if (key == "" or name.startswith(key + ".")) and (best is None or len(key) > len(best)):
+            best = key
+    if best is None:
+        return name
+    prefix = mapping[best]
+    if not isinstance(prefix, str):
+        raise ValueError(f"mapping entry '{best}' is a prefix of '{name}', so it must map to a name prefix")
+    rest = name[len(best) + 1 :] if best else name
+    return f"{prefix}.{rest}" if prefix else rest
+
+
+def _fetch(source: Source, state_dict: Mapping[str, torch.Tensor], used: set[str]) -> torch.Tensor | None:
+    if isinstance(source, str):
+        if source not in state_dict:
+            return None
+        used.add(source)
+        return state_dict[source]
+    if isinstance(source, tuple):
+        key, index, count = source
+        if key not in state_dict:
+            return None
+        used.add(key)
+        return state_dict[key].chunk(count, dim=0)[index]
+    return source(_Recording(state_dict, used))
+
+
+class _Recording(Mapping[str, torch.Tensor]):
+    """A read-only view of a state dict that notes which names a mapping function reads."""
+
+    def __init__(self, state_dict: Mapping[str, torch.Tensor], used: set[str]) -> None:
+        self._sd, self._used = state_dict, used
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        value = self._sd[key]
+        self._used.add(key)
+        return value
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._sd)
+
+    def __len__(self) -> int:
+        return len(self._sd)
+
+
+def _describe(source: Source) -> str:
+    if isinstance(source, str):
+        return f"'{source}'"
+    if isinstance(source, tuple):
+        return f"chunk {source[1]} of {source[2]} of '{source[0]}'"
+    return "a mapping function"
+
+
+def torch_mha(ncdl_prefix: str, torch_prefix: str) -> dict[str, Source]:
+    """Mapping entries loading a ``torch.nn.MultiheadAttention`` into ncdl's attention.
+
+    The torch module at ``torch_prefix`` keeps q, k and v in one fused
+    ``in_proj_weight`` / ``in_proj_bias``; ncdl's ``SelfAttention`` at
+    ``ncdl_prefix`` has ``q``, ``k``, ``v`` and ``out_proj`` instances.
+    """
+    at = f"{torch_prefix}." if torch_prefix else ""
+    out: dict[str, Source] = {f"{ncdl_prefix}.out_proj": f"{at}out_proj"}
+    for i, part in enumerate("qkv"):
+        out[f"{ncdl_prefix}.{part}.weight"] = (f"{at}in_proj_weight", i, 3)
+        out[f"{ncdl_prefix}.{part}.bias"] = (f"{at}in_proj_bias", i, 3)
+    return out
+
+
+def torchvision_resnet(name: str) -> str:
+    """The torchvision ResNet name of a parameter of ``resnet.ncd``'s models.
+
+    ``layer2.first.downsample.conv.weight`` -> ``layer2.0.downsample.0.weight``;
+    ``layer2.blocks.0.conv1.weight`` -> ``layer2.1.conv1.weight``. Use it as
+    ``mapping`` for :func:`load_torch_state_dict`.
+    """
+    name = re.sub(r"^(layer\d+)\.first\.", r"\1.0.", name)
+    name = re.sub(r"^(layer\d+)\.blocks\.(\d+)\.", lambda m: f"{m[1]}.{int(m[2]) + 1}.", name)
+    return name.replace(".downsample.conv.", ".downsample.0.").replace(".downsample.bn.", ".downsample.1.")
+
+
+def nanogpt(name: str) -> Source:
+    """The source of a parameter of ``gpt.ncd``'s models in a nanoGPT checkpoint.
+
+    nanoGPT keeps its blocks under ``transformer.`` and fuses q, k and v into
+    ``attn.c_attn`` (an ``nn.Linear``); everything else has the same name.
+    """
+    fused = re.match(r"^(h\.\d+\.attn)\.([qkv])\.(weight|bias)$", name)
+    if fused:
+        return (f"transformer.{fused[1]}.c_attn.{fused[3]}", "qkv".index(fused[2]), 3)
+    if name == "wpe":  # a bare `param` in ncdl, an nn.Embedding in nanoGPT
+        return "transformer.wpe.weight"
+    return name if name.startswith("lm_head.") else f"transformer.{name}"

@@ -1,0 +1,37 @@
+"""Random inputs for a model's IR: free axes get small sizes, integers index their axis."""
+
+from __future__ import annotations
+
+import networkx as nx
+import torch
+
+from ncdl import ir
+
+#: Models too large to run in a unit test (their parameter counts are tested).
+LARGE = {"GPT2Small", "ViTB16", "ResNet50", "UNet"}
+
+#: Sizes given to free root axes (by name), else FREE_SIZE.
+FREE_SIZES = {"batch": 2}
+FREE_SIZE = 7
+
+
+def sample_inputs(g: nx.MultiDiGraph, seed: int = 0) -> list[torch.Tensor]:
+    """One random tensor per model input, in signature order."""
+    gen = torch.Generator().manual_seed(seed)
+    axes = g.graph["axes"]
+    roots = {root: min(FREE_SIZES.get(root, FREE_SIZE), axes[root].bound or FREE_SIZE) for root in g.graph["bindings"]}
+    out = []
+    for node in g.graph["inputs"]:
+        data = g.nodes[node]
+        shape = [axes[a].size.evaluate(roots) if axes[a].fixed is None else axes[a].fixed for a in data["axes"]]
+        if data["dtype"] == "int64":
+            high = axes[data["attrs"]["of"]].fixed
+            out.append(torch.randint(0, high, shape, generator=gen))
+        else:
+            out.append(torch.randn(shape, generator=gen))
+    return out
+
+
+def param_names(g: nx.MultiDiGraph) -> list[str]:
+    """Every parameter name of ``g`` (tied ones included)."""
+    return [p["name"] for n in ir.topological(g) for p in g.nodes[n]["params"]]

@@ -1,0 +1,19 @@
+"""The one large model checked numerically: ResNet-50 against torchvision's layout."""
+
+from __future__ import annotations
+
+import torch
+import torch_refs as refs
+
+from ncdl import architectures
+from ncdl.weights import load_torch_state_dict, torchvision_resnet
+
+
+def test_resnet50_equals_the_torchvision_layout() -> None:
+    ref = refs.randomize(refs.ResNet(refs.Bottleneck, [3, 4, 6, 3], 4))
+    gm = architectures.load("resnet").to_torch("ResNet50")
+    assert sorted(map(torchvision_resnet, gm.state_dict())) == sorted(ref.state_dict())
+    assert load_torch_state_dict(gm, ref.state_dict(), torchvision_resnet) == []
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(gm.eval()(x), ref.eval()(x), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,55 @@
+"""Parameter counts: the published ones exactly; the small models equal their torch.nn twins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch_refs as refs
+from torch import nn
+
+from ncdl import architectures, ir
+
+
+def _count(name: str, model: str) -> int:
+    return ir.param_count(architectures.load(name).graph(model))
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "published"),
+    [
+        ("resnet", "ResNet18", 11_689_512),
+        ("resnet", "ResNet50", 25_557_032),
+        ("gpt", "GPT2Small", 124_439_808),
+        ("vit", "ViTB16", 86_567_656),
+    ],
+)
+def test_published_parameter_counts(name: str, model: str, published: int) -> None:
+    assert _count(name, model) == published
+
+
+TWINS: list[tuple[str, str, Callable[[], nn.Module]]] = [
+    ("mlp", "MLP", refs.MLP),
+    ("mlp", "ResidualMLP", refs.ResidualMLP),
+    ("mha", "MultiHead", refs.PaperMHAModel),
+    ("encoder", "PostNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)),
+    ("encoder", "PreNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True)),
+    ("gpt", "GPT", refs.GPT),
+    ("vit", "ViT", refs.ViT),
+    ("resnet", "ResNet18", lambda: refs.ResNet(refs.BasicBlock, [2, 2, 2, 2], 1)),
+    ("resnet", "ResNet50", lambda: refs.ResNet(refs.Bottleneck, [3, 4, 6, 3], 4)),
+    ("identity_resnet", "IdentityResNet", refs.IdentityResNet),
+    ("unet", "UNetSmall", refs.UNet),
+    ("unet", "UNet", lambda: refs.UNet(depth=4, width=64)),
+    ("cnn1d", "TextCNN", refs.TextCNN),
+    ("visual_attention", "VisualAttention", refs.VisualAttention),
+]
+
+
+@pytest.mark.parametrize(("name", "model", "make"), TWINS, ids=[t[1] for t in TWINS])
+def test_parameter_count_equals_the_torch_module(name: str, model: str, make: Callable[[], nn.Module]) -> None:
+    assert _count(name, model) == refs.count(make())
+
+
+def test_the_scaled_dot_product_attention_has_no_parameters() -> None:
+    assert _count("mha", "ScaledDotProductAttention") == 0
