@@ -8,6 +8,7 @@ raised together in one :class:`NcdlError`.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 
 import networkx as nx
@@ -17,6 +18,7 @@ from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Elaborator
 from ncdl.dsl.imports import load_modules
+from ncdl.dsl.limits import check_limits
 from ncdl.dsl.primitives import PRIMITIVES
 from ncdl.dsl.values import Env
 from ncdl.sizes import Size
@@ -24,6 +26,18 @@ from ncdl.sizes import Size
 
 def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> dict[str, nx.MultiDiGraph]:
     """Check ncdl source; return ``{model name: IR graph}`` or raise NcdlError."""
+    # The front end allocates many small objects that all stay alive; the cyclic
+    # garbage collector would rescan them again and again (quadratic time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_source(text, path, allow_paths)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[str, nx.MultiDiGraph]:
     modules, sources = load_modules(text, path, allow_paths)
     scratch = Elaborator(None, {}, {}, set(), sources)
     axes, global_axes = _declare_axes(modules, scratch)
@@ -37,6 +51,8 @@ def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...]
             continue
         el = Elaborator(decl, circuits, axes, global_axes, sources)
         g = el.elaborate_model()
+        if not el.diagnostics:
+            el.diagnostics += check_limits(g, sources)
         g.graph["source"] = {"file": path, "sha256": sha}
         if el.diagnostics:
             g.graph["error"] = {"message": el.diagnostics[0].format()}

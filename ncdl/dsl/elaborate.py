@@ -354,6 +354,7 @@ class Elaborator:
             self.error("E153", "the program nests too deeply to check", m.name_span, "name intermediate values")
         if not self.diagnostics:
             _prune(self.g)
+            _prune_axes(self.g)
         return self.g
 
     def _bind_model_params(self, env: Env) -> None:
@@ -672,6 +673,23 @@ def _prune(g: nx.MultiDiGraph) -> None:
     for out in g.graph["outputs"]:
         keep |= nx.ancestors(g, out)
     g.remove_nodes_from([n for n in list(g.nodes) if n not in keep])
+
+
+def _prune_axes(g: nx.MultiDiGraph) -> None:
+    """Keep in the axis table only the axes this model's wires and weights use
+    (and the free axes their sizes are made of), in declaration order."""
+    used: set[str] = set()
+    for _node, data in g.nodes(data=True):
+        used.update(data["axes"])
+        for p in data["params"] + data["buffers"]:
+            used.update(p["axes"])
+        if data["attrs"].get("of"):
+            used.add(data["attrs"]["of"])
+    axes = g.graph["axes"]
+    for name in list(used):
+        if name in axes:
+            used |= axes[name].size.symbols()
+    g.graph["axes"] = {name: axis for name, axis in axes.items() if name in used}
 
 
 def fmt_axes(axes: Any) -> str:

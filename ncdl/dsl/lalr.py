@@ -55,12 +55,15 @@ _WS = re.compile(r"(?:[ \t\f\r\n]+|#[^\n]*)+")
 
 @dataclass
 class _RulePlan:
+    """How one reduction shapes its children (mirrors Lark's tree builder)."""
+
     callback: Callable[[list, Span], Any] | None  # None: an inlined helper rule (returns its list)
     size: int
     include: list[tuple[int, bool, int]]  # (child index, splice it, Nones to insert before)
     trailing_nones: int
     expand1: bool
     origin: str
+    passthrough: bool = False  # a unit rule that hands its one child up unchanged
 
 
 class Tables:
@@ -99,6 +102,8 @@ class Tables:
             )
         )
         self.rules = list(parser.rules)
+        # anonymous literals ("(", "return", ...) never reach the tree builder
+        self.dropped = {sym.name for rule in self.rules for sym in rule.expansion if sym.is_term and sym.filter_out}
         self._actions: dict[int, dict[str, Any]] | None = None
 
     def compile(self, builder: Any) -> dict[int, dict[str, Any]]:
@@ -136,9 +141,10 @@ class Tables:
             callback = None if origin.startswith("_") else getattr(builder, str(name), None)
             if callback is None and not origin.startswith("_") and not rule.options.expand1:
                 raise TypeError(f"the tree builder has no method for rule {name!r}")
-            out[rule] = _RulePlan(
-                callback, len(expansion), include, pending, bool(rule.options.expand1 and not rule.alias), origin
-            )
+            expand1 = bool(rule.options.expand1 and not rule.alias)
+            plan = _RulePlan(callback, len(expansion), include, pending, expand1, origin)
+            plan.passthrough = expand1 and len(expansion) == 1 and include == [(0, False, 0)] and not pending
+            out[rule] = plan
         return out
 
 
@@ -146,6 +152,7 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
     """Parse ``text``; return the builder's value for the start rule or raise SyntaxProblem."""
     states = tables.states
     shift = tables.compile(builder)
+    dropped = tables.dropped
     token_re, keywords, symbols, cmp_ops = tables.token_re, tables.keywords, tables.symbols, tables.cmp_ops
     ws_match = _WS.match
     n = len(text)
@@ -195,11 +202,15 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
             raise SyntaxProblem("token", Span(file, *where), found, expected)
         if action.__class__ is int:
             state_stack.append(action)
-            values.append(Token(kind, value, Span(file, *where)))
+            values.append(None if kind in dropped else Token(kind, value, Span(file, *where)))
             spans.append(where)
             kind, value, end, where = next_token(end)
             continue
         plan = action
+        if plan.passthrough:
+            state_stack.pop()
+            state_stack.append(shift[state_stack[-1]][plan.origin])
+            continue
         size = plan.size
         if size:
             children = values[-size:]

@@ -9,8 +9,10 @@ import pytest
 
 import ncdl
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "language.md"
 BLOCKS = re.findall(r"```ncdl\n(.*?)```", DOC.read_text(), flags=re.S)
+README_BLOCKS = re.findall(r"```ncdl\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
 def test_the_reference_has_examples() -> None:
@@ -28,3 +30,9 @@ def test_example(index: int) -> None:
     else:
         program = ncdl.loads(source, "doc.ncd")
         assert program.models
+
+
+@pytest.mark.parametrize("index", range(len(README_BLOCKS)))
+def test_readme_example(index: int) -> None:
+    program = ncdl.loads(README_BLOCKS[index], "readme.ncd")
+    assert program.models == ["GPT"]
