@@ -55,7 +55,9 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[st
             el.diagnostics += check_limits(g, sources)
         g.graph["source"] = {"file": path, "sha256": sha}
         if el.diagnostics:
-            g.graph["error"] = {"message": el.diagnostics[0].format()}
+            first = el.diagnostics[0]
+            where = f"{first.span.file}:{first.span.line}:{first.span.col}: " if first.span else ""
+            g.graph["error"] = {"message": f"{where}error[{first.code}]: {first.message}", "hint": first.hint or ""}
             diagnostics += [d for d in el.diagnostics if d not in diagnostics]
         else:
             ir.verify(g)

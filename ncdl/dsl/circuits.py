@@ -70,6 +70,8 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
             return POISON
         missing = [a for a in declared if a not in value.axes]
         if missing:
+            label = f"has {fmt_axes(value.axes)}, {decl_arg.name} needs {fmt_axes(declared)}"
+            el.error_box(decl.name, [(value, label)], env, expr.span)
             return el.error(
                 "E143",
                 f"argument '{decl_arg.name}' of '{decl.name}' needs axes {fmt_axes(declared)}, "

@@ -112,6 +112,21 @@ class Elaborator:
         )
         return Value(node, tuple(axes), dtype, of)
 
+    def error_box(self, op: str, inputs: list[tuple[Value, str]], env: Env, span: Span) -> None:
+        """Draw the box that failed, for diagrams of broken programs: its input
+        wires carry ``error`` labels (the types that clash). The graph is then
+        marked as erroneous and is never given to a compiler backend."""
+        node = f"n{self.g.number_of_nodes()}"
+        while node in self.g:
+            node += "_"
+        self.g.add_node(
+            node, op=op, name=f"{op} (error)", axes=[], dtype="float32", attrs={}, params=[], buffers=[],
+            scope=env.scope, frames=env.frames, span=span.to_dict(),
+        )  # fmt: skip
+        for port, (value, label) in enumerate(inputs):
+            if value.node in self.g:
+                self.g.add_edge(value.node, node, port=port, axes=list(value.axes), error=label)
+
     # ---- axes and sizes --------------------------------------------------
     def lookup_axis(self, name: str, env: Env) -> str | None:
         """The concrete axis an author's name refers to, or None."""

@@ -116,6 +116,8 @@ class Box:
         """Check ``value`` carries every axis in ``axes``."""
         missing = [a for a in axes if a not in value.axes]
         if missing:
+            label = f"has {_fmt(value.axes)}, {self.name} needs {', '.join(missing)}"
+            self.el.error_box(self.name, [(value, label)], self.env, self.call.span)
             arg = self.call.args[index] if index < len(self.call.args) else self.call
             what = f"'{arg.name}'" if isinstance(arg, ast.Name) else "the input"
             self.fail(
@@ -813,6 +815,8 @@ def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) 
     else:
         only_l = [x for x in left.axes if x not in b]
         only_r = [x for x in right.axes if x not in a]
+        clash = f"{_fmt(left.axes)} {e.op} {_fmt(right.axes)}"
+        el.error_box(op, [(left, clash), (right, clash)], env, e.span)
         return el.error(
             "E120",
             f"axis mismatch in `{e.op}`: {_fmt(left.axes)} and {_fmt(right.axes)}",
