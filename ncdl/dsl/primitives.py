@@ -156,7 +156,7 @@ class Box:
         return self.el.make_param(self.env, path, key, axes, shape, init)
 
     def add(self, op: str, inputs: list[Value], axes: list[str], **kw: Any) -> Value:
-        name = self.assign if self.assign and not self.call.from_chain else op
+        name = self.call.label or (self.assign if self.assign and not self.call.from_chain else op)
         return self.el.add(op, inputs, axes, self.env, self.call.span, name=name, **kw)
 
 
