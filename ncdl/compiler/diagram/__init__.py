@@ -23,7 +23,8 @@ the left, outputs on the right):
   red and labelled with the two types, and a red note holds the message.
 """
 
+from ncdl.compiler.diagram.fold import auto_depth
 from ncdl.compiler.diagram.render import render
 from ncdl.compiler.diagram.write import write_diagram
 
-__all__ = ["render", "write_diagram"]
+__all__ = ["auto_depth", "render", "write_diagram"]
