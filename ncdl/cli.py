@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from typing import Any
 from ncdl.dsl.diagnostics import NcdlError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+#: The most bytes an ``.npz`` input may unpack to.
+MAX_NPZ_BYTES = 2**32
 
 
 class InputError(Exception):
@@ -40,6 +44,18 @@ def _model(program: Any, name: str | None) -> str:
     if name is not None and name not in program.models:
         raise InputError(f"{program.path}: no model '{name}'; models: {', '.join(program.models)}")
     return name or program.models[-1]
+
+
+def _first_line(err: BaseException) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
+def _check_output(path: str | None) -> None:
+    """Fail early, naming the output, when its folder does not exist."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise InputError(f"cannot write {path}: the folder {Path(path).parent} does not exist")
+    if path is not None and Path(path).is_dir():
+        raise InputError(f"cannot write {path}: it is a folder")
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
@@ -77,6 +93,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
     """Print the IR as JSON."""
     from ncdl import ir
 
+    _check_output(args.output)
     program = _load(args)
     g = program.graph(_model(program, args.model))
     text = ir.dumps(g)
@@ -89,6 +106,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Build the torch.fx module; print its code or save its state_dict."""
+    _check_output(args.output)
     program = _load(args)
     name = _model(program, args.model)
     module = program.to_torch(name)
@@ -110,6 +128,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export the model to ONNX straight from the IR."""
     from ncdl.compiler.onnx_backend import save_onnx
 
+    if not 17 <= args.opset <= 23:
+        raise UsageError(f"opset {args.opset} is not supported; use 17 to 23")
+    _check_output(args.output)
     program = _load(args)
     name = _model(program, args.model)
     state = None
@@ -117,11 +138,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         import torch
 
         try:
-            state = torch.load(args.weights, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                state = torch.load(args.weights, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # weights_only refused it: the file would run code or is no state_dict
+            raise InputError(
+                f"{args.weights}: refused: not a plain state_dict of tensors (save one with torch.save(module.state_dict(), path))"
+            ) from None
         except Exception as err:  # noqa: BLE001 - any unreadable weights file is the user's input
-            raise InputError(f"{args.weights}: cannot read weights ({type(err).__name__}: {err})") from None
-    if not 17 <= args.opset <= 23:
-        raise InputError(f"opset {args.opset} is not supported; use 17 to 23")
+            raise InputError(
+                f"{args.weights}: cannot read weights ({type(err).__name__}: {_first_line(err)})"
+            ) from None
     try:
         model = program.to_onnx(name, state_dict=state, opset=args.opset)
     except ValueError as err:  # a state_dict that does not fit the model
@@ -138,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ncdl.runtime.session import InputError as RuntimeInputError
     from ncdl.runtime.session import ModelLoadError, Session
 
+    _check_output(args.output)
     try:
         session = Session(args.model_file)
     except ModelLoadError as err:
@@ -175,16 +203,23 @@ def _read_inputs(paths: list[str], session: Any) -> dict[str, Any]:
     for path in paths:
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"{path}: cannot read ({err})") from None
-        if isinstance(data, np.ndarray):
+            if not isinstance(data, np.ndarray):
+                unpacked = sum(info.file_size for info in data.zip.infolist())
+                if unpacked > MAX_NPZ_BYTES:  # a zip bomb would fill the memory before any check
+                    raise InputError(f"{path}: unpacks to {unpacked:,} bytes, over the limit of {MAX_NPZ_BYTES:,}")
+            arrays = {k: data[k] for k in data.files} if not isinstance(data, np.ndarray) else None
+        except InputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - empty, truncated, pickled or not numpy at all: the user's input
+            raise InputError(f"{path}: cannot read ({type(err).__name__}: {_first_line(err)})") from None
+        if arrays is None:
             taken = set(inputs)
             free = [n for n in names if n not in taken]
             if not free:
                 raise InputError(f"{path}: the model has no input left for it")
             inputs[free[0]] = data
         else:
-            inputs.update({k: data[k] for k in data.files})
+            inputs.update(arrays)
     return inputs
 
 
@@ -193,6 +228,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ncdl.compiler.diagram import render, write_diagram
 
     status = EXIT_OK
+    _check_output(args.output)
     try:
         program = _load(args)
         g = program.graph(_model(program, args.model))
@@ -206,7 +242,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             return EXIT_INPUT
         status = EXIT_INPUT
     try:
-        dot = render(g, depth=args.depth, expand=tuple(args.expand or ()))
+        depth = _depth(args.depth, g)
+        dot = render(g, depth=depth, expand=tuple(args.expand or ()))
         message = write_diagram(dot, args.output)
     except ValueError as err:  # a bad --depth, --expand or output extension
         raise UsageError(str(err)) from None
@@ -215,6 +252,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {args.output}", file=sys.stderr)
     return status
+
+
+def _depth(option: str | None, g: Any) -> int | None:
+    """``--depth``: a number, ``all`` (every circuit open) or, by default, the
+    deepest nesting that keeps the diagram one readable page."""
+    from ncdl.compiler.diagram import auto_depth
+
+    if option is None:
+        return auto_depth(g)
+    if option == "all":
+        return None
+    if not option.isdigit():
+        raise UsageError(f"--depth takes a whole number or 'all', not {option!r}")
+    return int(option)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -226,9 +277,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for item in args.axis or []:
         key, _, value = item.partition("=")
         if not value.isdigit():
-            raise InputError(f"--axis {item}: write NAME=INTEGER")
+            raise UsageError(f"--axis {item}: write NAME=INTEGER")
         sizes[key] = int(value)
-    result = stats(program.graph(_model(program, args.model)), sizes)
+    try:
+        result = stats(program.graph(_model(program, args.model)), sizes)
+    except ValueError as err:  # an --axis that is unknown, not free or over its bound
+        raise InputError(f"--axis: {err}") from None
     print(json.dumps(result, indent=1) if args.json else format_stats(result))
     return EXIT_OK
 
@@ -273,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = with_file("render", "draw the neural circuit diagram")
     p.add_argument("-o", "--output", required=True, help="out.svg, .png, .pdf or .dot")
-    p.add_argument("--depth", type=int, help="open circuits down to this depth")
+    p.add_argument("--depth", help="open circuits down to this depth, or 'all' (default: what fits one page)")
     p.add_argument("--expand", action="append", help="open this instance path (repeatable)")
     p.set_defaults(func=cmd_render)
     p = with_file("stats", "parameters, FLOPs and activation memory")

@@ -24,6 +24,8 @@ from ncdl.compiler.fx_ops import RULES
 from ncdl.compiler.fx_params import build_state
 from ncdl.compiler.fx_runtime import InputShapeError
 from ncdl.compiler.passes.attention import fuse_attention
+from ncdl.compiler.passes.inplace_relu import mark_inplace_relu
+from ncdl.compiler.passes.linear_siblings import fuse_sibling_linears
 
 __all__ = ["InputShapeError", "lower_fx"]
 
@@ -39,7 +41,7 @@ def lower_fx(g: nx.MultiDiGraph) -> fx.GraphModule:
         parameter's ``init`` and whose ``forward`` runs at any size of the
         free axes (up to their bounds).
     """
-    g = fuse_attention(g)
+    g = mark_inplace_relu(fuse_sibling_linears(fuse_attention(g)))
     graph = Lowering(g).run(RULES)
     state = build_state(g)
     gm = fx.GraphModule(torch.nn.Module(), fx.Graph(), class_name=g.graph.get("model") or "Model")

@@ -43,6 +43,11 @@ class _Codegen(fx.graph.CodeGen):
 _C_NN = re.compile(r"\btorch\._C\._nn\.(\w+)")
 
 
+def _node_name(name: str) -> str:
+    """A box's name as an fx node name: fx renames clashes, but not ``self`` (``forward``'s own)."""
+    return "self_" if name == "self" else name
+
+
 def _functional_name(match: re.Match[str]) -> str:
     name = match.group(1)
     same = getattr(F, name, None) is getattr(torch._C._nn, name)
@@ -97,7 +102,7 @@ class Lowering:
     # emitting ---------------------------------------------------------------
     def call(self, fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> fx.Node:
         """Append ``fn(*args, **kwargs)``, named after the box."""
-        node = self.graph.create_node("call_function", fn, tuple(args), kwargs, name=name)
+        node = self.graph.create_node("call_function", fn, tuple(args), kwargs, name=_node_name(name))
         if fn.__module__ == fx_runtime.__name__:
             # a leaf for fx's tracer, so a pickled module re-traces it as one call
             node.meta["is_wrapped"] = True
@@ -105,7 +110,7 @@ class Lowering:
 
     def method(self, method: str, *args: Any, name: str, **kwargs: Any) -> fx.Node:
         """Append ``args[0].method(*args[1:], **kwargs)``."""
-        return self.graph.create_node("call_method", method, tuple(args), kwargs, name=name)
+        return self.graph.create_node("call_method", method, tuple(args), kwargs, name=_node_name(name))
 
     def attr(self, qualified: str) -> fx.Node:
         """A ``get_attr`` node for a parameter, buffer or flag (one per name)."""

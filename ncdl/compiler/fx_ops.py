@@ -101,6 +101,13 @@ def _unary(fn: Callable[..., Any], **kwargs: Any) -> Rule:
     return rule
 
 
+def _relu(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+    """``torch.relu``, or ``torch.relu_`` where ``passes/inplace_relu.py`` allows it."""
+    ((x, axes),) = ins
+    fn = torch.relu_ if data.get("inplace") else torch.relu
+    return lw.finish(lw.call(fn, x, name=data["name"]), axes, data)
+
+
 def _gelu(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
     ((x, axes),) = ins
     approximate = data["attrs"].get("approximate") or "none"
@@ -164,6 +171,8 @@ def _flat_weight(lw: Lowering, data: dict[str, Any], rows: int) -> fx.Node:
 
 
 def _linear(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+    if data.get("siblings"):
+        return _linear_siblings(lw, data, ins)
     ((x, axes),) = ins
     a, name = data["attrs"], data["name"]
     inn, out = list(a["in"]), list(a["out"])
@@ -183,6 +192,33 @@ def _linear(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
     if len(out) != 1:
         y = lw.method("unflatten", y, -1, tuple(shape[: len(out)]), name=name)
     return lw.finish(y, others + out, data)
+
+
+def _linear_siblings(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+    """One ``F.linear`` for linears marked by ``passes/linear_siblings.py``; sets each member's value."""
+    ((x, axes),) = ins
+    inn, name = list(data["attrs"]["in"]), data["name"]
+    others = [ax for ax in axes if ax not in inn]
+    x = lw.permute(x, axes, others + inn, f"{name}_in")
+    if len(inn) > 1:
+        x = lw.method("flatten", x, -len(inn), -1, name=f"{name}_in")
+    members = [lw.g.nodes[m] for m in data["siblings"]]
+    shapes = [lw.param_shape(m, "weight")[: len(m["attrs"]["out"])] for m in members]
+    rows = [math.prod(shape) for shape in shapes]
+    w = lw.call(torch.cat, [_flat_weight(lw, m, r) for m, r in zip(members, rows, strict=True)], name=f"{name}_w")
+    b = None
+    if data["attrs"].get("bias"):
+        parts = [
+            lw.method("reshape", lw.param(m, "bias"), r, name=f"{name}_b") for m, r in zip(members, rows, strict=True)
+        ]
+        b = lw.call(torch.cat, parts, name=f"{name}_b")
+    ys = lw.method("split", lw.call(F.linear, x, w, b, name=name), rows, -1, name=name)
+    for i, (node, member, shape) in enumerate(zip(data["siblings"], members, shapes, strict=True)):
+        y = lw.call(operator.getitem, ys, i, name=member["name"])
+        if len(shape) != 1:
+            y = lw.method("unflatten", y, -1, tuple(shape), name=member["name"])
+        lw.values[node] = lw.finish(y, others + list(member["attrs"]["out"]), member)
+    return lw.values[data["siblings"][0]]
 
 
 def _embed(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
@@ -259,7 +295,7 @@ RULES: dict[str, Rule] = {
     "div": _binary(operator.truediv),
     "pow": _binary(operator.pow),
     "neg": _unary(operator.neg),
-    "relu": _unary(torch.relu),
+    "relu": _relu,
     "gelu": _gelu,
     "silu": _unary(F.silu),
     "tanh": _unary(torch.tanh),

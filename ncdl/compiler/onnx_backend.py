@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -88,14 +89,28 @@ def lower_onnx(
     inputs = [_value_info(g, g.nodes[n]) for n in g.graph["inputs"]]
     outputs = [_value_info(g, g.nodes[n]) for n in g.graph["outputs"]]
     e.prune([o.name for o in outputs])
-    graph = helper.make_graph(
-        e.nodes, g.graph.get("model") or "ncdl", inputs, outputs, initializer=list(e.initializers.values())
-    )
+    graph = helper.make_graph(e.nodes, g.graph.get("model") or "ncdl", inputs, outputs)
     opset_id = helper.make_opsetid("", opset)
     model = helper.make_model(graph, opset_imports=[opset_id], producer_name="ncdl", producer_version=ncdl.__version__)
+    _add_initializers(model, e.initializers)
     model.ir_version = helper.find_min_ir_version_for([opset_id])
     _annotate(model, g, list(e.initializers))
     return model
+
+
+def _add_initializers(model: onnx.ModelProto, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write the weights straight into ``model``'s graph.
+
+    ``make_graph``/``make_model`` copy every TensorProto they are given (twice
+    in all); filling the model's own repeated field copies each array's bytes
+    once, which is most of the export time of a large model.
+    """
+    for name, array in arrays.items():
+        tensor = model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
 def _lower_output(e: Emitter, data: dict[str, Any], value: Value) -> Value:

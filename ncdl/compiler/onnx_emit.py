@@ -70,7 +70,8 @@ class Emitter:
         self.opset = opset
         self.axes = g.graph["axes"]
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: dict[str, onnx.TensorProto] = {}
+        # arrays, not TensorProtos: lower_onnx writes each into the finished model once (no proto copies)
+        self.initializers: dict[str, np.ndarray] = {}
         self.values: dict[str, Value] = {}  # IR node id -> its lowered tensor
         self._taken: set[str] = set()
         self._consts: dict[tuple[Any, ...], str] = {}
@@ -133,7 +134,7 @@ class Emitter:
         if name not in self.initializers:
             assert self.weights is not None
             array = self.weights.get({**spec, "name": name}, dtype)
-            self.initializers[name] = numpy_helper.from_array(np.ascontiguousarray(array), name)
+            self.initializers[name] = np.ascontiguousarray(array)
             self.reserve(name)
         return name
 

@@ -23,6 +23,12 @@ def lower_param(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         return value
     ends = e.shape_vec([data["axes"][i] for i in free], [], reshape=False)
     sliced = e.op("Slice", [value.name, e.ints([0] * len(free)), ends, e.ints(free)], hint(data))
+    fixed = [0 if i in free else e.axes[a].fixed for i, a in enumerate(data["axes"])]
+    if 1 in fixed:
+        # Slice with run-time ends loses every dim in shape inference; a size-1 dim then
+        # broadcasts to an unknown one, and onnxruntime mis-infers a following Attention.
+        # A Reshape (0 = keep) restores the fixed dims.
+        sliced = e.op("Reshape", [sliced, e.ints(fixed)], hint(data))
     return Value(sliced, value.axes)
 
 

@@ -19,6 +19,7 @@ from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Elaborator
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
+from ncdl.dsl.names import check_names
 from ncdl.dsl.primitives import PRIMITIVES
 from ncdl.dsl.values import Env
 from ncdl.sizes import Size
@@ -52,7 +53,7 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[st
         el = Elaborator(decl, circuits, axes, global_axes, sources)
         g = el.elaborate_model()
         if not el.diagnostics:
-            el.diagnostics += check_limits(g, sources)
+            el.diagnostics += check_names(g, sources) + check_limits(g, sources)
         g.graph["source"] = {"file": path, "sha256": sha}
         if el.diagnostics:
             first = el.diagnostics[0]

@@ -233,7 +233,7 @@ class Elaborator:
                 self.unknown_axis(e.name, e.span, env)
             return concrete
         size = self.size_of(e, env)
-        if size is None:
+        if size is None or not self.positive(size, _span(e), f"axis '{self.format_sexpr(e, env)}'"):
             return None
         name = self.format_sexpr(e, env)
         if name not in self.axes:
@@ -245,6 +245,8 @@ class Elaborator:
 
         With ``local`` the name shadows a global axis of the same name.
         """
+        if not self.positive(size, span, f"axis '{name}'"):
+            return None
         if name in env.pending:
             caller, caller_name = env.pending.pop(name)
             candidate = caller_name
@@ -269,6 +271,14 @@ class Elaborator:
         env.axis_env[name] = candidate
         env.local_axes.add(name)
         return candidate
+
+    def positive(self, size: Size, span: Span, what: str) -> bool:
+        """False (after E107) when ``size`` is a constant below 1."""
+        value = size.as_int()
+        if value is not None and value < 1:
+            self.error("E107", f"{what} must have a positive size, got {value}", span)
+            return False
+        return True
 
     def same_size(self, concrete: str, size: Size, span: Span, context: str) -> bool:
         """Check an existing axis has ``size``; diagnose when not (provably)."""
@@ -323,7 +333,14 @@ class Elaborator:
         return path
 
     def make_param(
-        self, env: Env, path: str, key: str, axes: list[str], shape: list[int], init: dict[str, Any]
+        self,
+        env: Env,
+        path: str,
+        key: str,
+        axes: list[str],
+        shape: list[int],
+        init: dict[str, Any],
+        span: Span | None = None,
     ) -> dict:
         """A parameter dict, tied when a ``tie`` is in force for ``path``."""
         name = f"{path}.{key}" if key else path
@@ -335,10 +352,10 @@ class Elaborator:
         if tied_to is not None:
             shape_there = self.param_shapes.get(tied_to)
             if shape_there is None:
-                self.error("E160", f"cannot tie '{name}': there is no parameter '{tied_to}'", None)
+                self.error("E160", f"cannot tie '{name}': there is no parameter '{tied_to}'", span)
                 tied_to = None
             elif shape_there != shape:
-                self.error("E161", f"cannot tie '{name}' {shape} to '{tied_to}' {shape_there}: shapes differ", None)
+                self.error("E161", f"cannot tie '{name}' {shape} to '{tied_to}' {shape_there}: shapes differ", span)
                 tied_to = None
         if tied_to is None:
             self.param_shapes[name] = shape
@@ -587,6 +604,8 @@ class Elaborator:
         from ncdl.dsl import primitives
 
         if isinstance(e, ast.Number):
+            if not math.isfinite(e.value):
+                return self.error("E128", "this number is too large for a float", e.span)
             return float(e.value)
         if isinstance(e, ast.Name):
             return self.eval_name(e, env)

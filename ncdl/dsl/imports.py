@@ -9,6 +9,7 @@ caller allows its folder explicitly.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ncdl.dsl import ast
@@ -49,6 +50,9 @@ def load_modules(
         for use in module.uses:
             line = sources[module.file][use.span.line - 1] if use.span.line <= len(sources[module.file]) else None
             target = _resolve(use.path, base)
+            pointed = _naive(use.path, base)
+            if target is None and pointed is not None and not any(_inside(pointed, f) for f in allowed):
+                target = pointed  # refused whether or not it exists: no probing outside the project
             if target is None:
                 diagnostics.append(
                     Diagnostic(
@@ -92,8 +96,11 @@ def load_modules(
                 child_text = read_source(tkey)
                 sources[shown] = child_text.splitlines()
                 child = parse(child_text, shown)
-            except NcdlError as err:
-                diagnostics.extend(err.diagnostics)
+            except NcdlError as err:  # a file-level problem (unreadable, too big) is reported at the `use`
+                diagnostics.extend(
+                    replace(d, span=use.span, source_line=line) if d.code in ("E002", "E003") else d
+                    for d in err.diagnostics
+                )
                 continue
             child.file = shown
             child_key_stack = stack + [tkey]
@@ -109,13 +116,23 @@ def load_modules(
     return ordered, sources
 
 
+def _naive(path: str, base: Path) -> Path | None:
+    """Where ``use "path"`` points from ``base``, symlinks followed, existing or not
+    (None for a name the system cannot resolve: a symlink loop, a name too long)."""
+    try:
+        return (base / path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def _resolve(path: str, base: Path) -> Path | None:
     """The file ``use "path"`` means, or None when there is none."""
     candidate = Path(path)
-    if candidate.is_absolute():
-        return candidate.resolve() if candidate.is_file() else None
-    for folder in (base, LIBRARY):
-        full = (folder / candidate).resolve()
-        if full.is_file():
-            return full
+    for folder in (base,) if candidate.is_absolute() else (base, LIBRARY):
+        full = _naive(path, folder)
+        try:
+            if full is not None and full.is_file():
+                return full
+        except OSError:  # a name too long or otherwise unusable: not a file
+            continue
     return None

@@ -67,7 +67,7 @@ def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diag
                 node,
                 sources,
                 "E156",
-                f"'{data['op']}' makes a tensor of {elements:,} elements [{shape}], over the limit of {MAX_ACTIVATION:,}",
+                f"'{data['op']}' makes a tensor of {elements:,} elements [{shape}], over the limit of {MAX_ACTIVATION:,} (2^{MAX_ACTIVATION.bit_length() - 1})",
                 "free axes count at their bound (or 1 when unbounded); use smaller axes",
             )
         )

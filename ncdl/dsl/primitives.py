@@ -153,7 +153,7 @@ class Box:
         return path
 
     def param(self, path: str, key: str, axes: list[str], shape: list[int], init: dict[str, Any]) -> dict[str, Any]:
-        return self.el.make_param(self.env, path, key, axes, shape, init)
+        return self.el.make_param(self.env, path, key, axes, shape, init, self.call.span)
 
     def add(self, op: str, inputs: list[Value], axes: list[str], **kw: Any) -> Value:
         name = self.call.label or (self.assign if self.assign and not self.call.from_chain else op)
@@ -790,6 +790,8 @@ def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) 
             elif op == "pow":
                 value = left**right
         except (ZeroDivisionError, OverflowError):
+            return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
+        if isinstance(value, complex) or not math.isfinite(value):  # (-8) ** 0.5 is complex
             return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
         return float(value)
     for side in (left, right):

@@ -41,7 +41,7 @@ def decode_source(data: bytes, path: str) -> str:
                 Diagnostic(
                     "E003",
                     f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
-                    None,
+                    Span(path, 1, 1, 1, 1),
                     "split the architecture into files joined with `use`",
                 )
             ]

@@ -96,4 +96,4 @@ def test_exponential_fanout_is_bounded() -> None:
     with pytest.raises(ncdl.NcdlError) as info:
         ncdl.loads(source, "h.ncd")
     assert info.value.diagnostics[0].code == "E152"
-    assert time.perf_counter() - start < 60
+    assert time.perf_counter() - start < 120  # 250,000 boxes, then the limit
