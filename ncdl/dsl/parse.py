@@ -40,6 +40,15 @@ _TOKEN_NAMES = {
 }
 
 
+def _binary(node: type, op: str):
+    """A tree-builder method for the binary operator ``op`` (tensor or size)."""
+
+    def build(self: _Builder, c: list, span: Span) -> ast.BinOp | ast.SBin:
+        return node(op, c[0], c[1], span)
+
+    return build
+
+
 class _Builder:
     """Builds :mod:`ncdl.dsl.ast` nodes bottom-up; each rule method gets the
     rule's filtered children and the span of everything it matched."""
@@ -133,17 +142,11 @@ class _Builder:
         return ast.If(cond, then, otherwise or [], span)
 
     # expressions -----------------------------------------------------------
-    def _binop(op: str):  # noqa: N805 - a factory used in the class body
-        def build(self: _Builder, c: list, span: Span) -> ast.BinOp:
-            return ast.BinOp(op, c[0], c[1], span)
-
-        return build
-
-    add = _binop("+")
-    sub = _binop("-")
-    mul = _binop("*")
-    div = _binop("/")
-    pow = _binop("**")
+    add = _binary(ast.BinOp, "+")
+    sub = _binary(ast.BinOp, "-")
+    mul = _binary(ast.BinOp, "*")
+    div = _binary(ast.BinOp, "/")
+    pow = _binary(ast.BinOp, "**")
 
     def neg(self, c: list, span: Span) -> ast.Neg:
         return ast.Neg(c[0], span)
@@ -228,17 +231,11 @@ class _Builder:
     def sint(self, c: list, span: Span) -> ast.SInt:
         return ast.SInt(int(str(c[0])), c[0].span)
 
-    def _sbin(op: str):  # noqa: N805
-        def build(self: _Builder, c: list, span: Span) -> ast.SBin:
-            return ast.SBin(op, c[0], c[1], span)
-
-        return build
-
-    sadd = _sbin("+")
-    ssub = _sbin("-")
-    smul = _sbin("*")
-    sdiv = _sbin("/")
-    sfloordiv = _sbin("//")
+    sadd = _binary(ast.SBin, "+")
+    ssub = _binary(ast.SBin, "-")
+    smul = _binary(ast.SBin, "*")
+    sdiv = _binary(ast.SBin, "/")
+    sfloordiv = _binary(ast.SBin, "//")
 
     def ccmp(self, c: list, span: Span) -> ast.Cmp:
         return ast.Cmp(str(c[1]), c[0], c[2], span)
