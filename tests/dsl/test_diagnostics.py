@@ -172,6 +172,18 @@ CASES: dict[str, tuple[str, str]] = {
         "axis n = 3\nmodel M(t: int[n]) -> [n] { return t }\n",
         "m.ncd:2:12: error[E113]: integer input 't' needs `of AXIS`: the axis its values index\n 2 | model M(t: int[n]) -> [n] { return t }\n   |            ^^^^^^\n\nm.ncd:2:23: error[E146]: model 'M' returns an integer tensor but declares a float one\n 2 | model M(t: int[n]) -> [n] { return t }\n   |                       ^^^",
     ),
+    "reserved_instance_name": (
+        H + "model M(x: [batch, model]) -> [batch, model] {\n    return linear[model -> model](x) as training\n}\n",
+        "m.ncd:5:12: error[E148]: 'training' cannot name an instance (in 'training.weight'): torch.nn.Module already uses it\n 5 |     return linear[model -> model](x) as training\n   |            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n  help: choose another name, e.g. with `as name`",
+    ),
+    "too_many_parameters": (
+        "axis a = 200000, b = 200000\nmodel M(x: [a]) -> [b] {\n    return linear[a -> b](x)\n}\n",
+        "m.ncd:3:12: error[E155]: model 'M' has 40,000,200,000 parameters, over the limit of 10,000,000,000\n 3 |     return linear[a -> b](x)\n   |            ^^^^^^^^^^^^^^^^^\n  help: the largest is 'linear.weight' [200000, 200000] with 40,000,000,000; use smaller axes or fewer repeats",
+    ),
+    "huge_activation": (
+        "axis a = 100000, b = 100000, c = 100000\nmodel M(x: [a, b], y: [c]) -> [a, b, c] {\n    return contract[](x, y)\n}\n",
+        "m.ncd:3:12: error[E156]: 'contract' makes a tensor of 1,000,000,000,000,000 elements [a=100,000, b=100,000, c=100,000], over the limit of 17,179,869,184 (2^34)\n 3 |     return contract[](x, y)\n   |            ^^^^^^^^^^^^^^^^\n  help: free axes count at their bound (or 1 when unbounded); use smaller axes",
+    ),
 }
 
 
