@@ -1,14 +1,8 @@
 """Fusing scaled dot-product attention into ONNX ``Attention`` (opset 23).
 
-The pattern, read from the end::
-
-    contract[K](softmax[K](chain(contract[D](q, k))), v)
-
-where ``chain`` is any number of constant scales (``* c``, ``/ c``) and at
-most one ``causal[S, K]``, in any order, and every inner node feeds only the
-next. ``q`` carries ``B + [S, D]``, ``k`` ``B + [K, D]``, ``v`` ``B + [K, Dv]``
-for the same batch-like axes ``B`` (in any layouts). The match replaces the
-whole chain by one ``Attention`` node: 3-D (``[batch, seq, heads * head]``)
+The pattern is the one the torch backend fuses into SDPA, matched by
+:func:`ncdl.compiler.passes.attention.match_attention`. Each match replaces
+the whole chain by one ``Attention`` node: 3-D (``[batch, seq, heads * head]``)
 when q, k and v come laid out as ``linear[model -> heads head]`` leaves
 them, else 4-D (``[batch, heads, seq, head]``).
 """
@@ -21,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from ncdl.compiler.onnx_emit import Emitter, Value
-from ncdl.ir import node_inputs
+from ncdl.compiler.passes.attention import match_attention
 
 
 @dataclass
@@ -41,84 +35,18 @@ class AttentionMatch:
     inner: list[str]  # the nodes the fused op replaces (not lowered on their own)
 
 
-def _only_consumer(g: nx.MultiDiGraph, node: str) -> bool:
-    return g.out_degree(node) == 1
-
-
-def match_attention(g: nx.MultiDiGraph, node: str) -> AttentionMatch | None:
-    """The attention pattern ending at the contract ``node``, or None."""
-    data = g.nodes[node]
-    if data["op"] != "contract" or len(data["attrs"].get("over", [])) != 1:
-        return None
-    key = data["attrs"]["over"][0]
-    srcs = node_inputs(g, node)
-    if len(srcs) != 2:
-        return None
-    probs_port = next((i for i, s in enumerate(srcs) if g.nodes[s]["op"] == "softmax"), None)
-    if probs_port is None:
-        return None
-    probs, v = srcs[probs_port], srcs[1 - probs_port]
-    if g.nodes[probs]["attrs"].get("axis") != key or not _only_consumer(g, probs) or probs == v:
-        return None
-    inner = [probs]
-    scale, causal = 1.0, None
-    cur = node_inputs(g, probs)[0]
-    while g.nodes[cur]["op"] in ("mul", "div", "causal"):
-        cdata = g.nodes[cur]
-        if not _only_consumer(g, cur):
-            return None
-        if cdata["op"] == "causal":
-            if causal is not None:
-                return None
-            causal = cdata["attrs"]
-        else:
-            const = cdata["attrs"].get("const")
-            if const is None or len(node_inputs(g, cur)) != 1:
-                return None
-            if cdata["op"] == "div":
-                if cdata["attrs"].get("const_left"):
-                    return None
-                scale /= float(const)
-            else:
-                scale *= float(const)
-        inner.append(cur)
-        cur = node_inputs(g, cur)[0]
-    scores = g.nodes[cur]
-    if scores["op"] != "contract" or len(scores["attrs"].get("over", [])) != 1 or not _only_consumer(g, cur):
-        return None
-    inner.append(cur)
-    head = scores["attrs"]["over"][0]
-    a, b = node_inputs(g, cur)
-    if key in g.nodes[a]["axes"]:
-        a, b = b, a
-    q_axes, k_axes, v_axes = (g.nodes[n]["axes"] for n in (a, b, v))
-    batch = [ax for ax in q_axes if ax not in (head,) and ax in k_axes]
-    seq = [ax for ax in q_axes if ax not in batch and ax != head]
-    v_rest = [ax for ax in v_axes if ax not in batch and ax != key]
-    if (
-        len(seq) != 1
-        or head not in q_axes
-        or head not in k_axes
-        or set(k_axes) != set(batch) | {key, head}
-        or set(v_axes) != set(batch) | {key} | set(v_rest)
-        or len(v_rest) != 1
-        or seq[0] == key
-    ):
-        return None
-    if causal is not None and (causal.get("query"), causal.get("key")) != (seq[0], key):
-        return None
-    if any(g.nodes[n]["dtype"] != "float32" for n in (a, b, v)):
-        return None
-    return AttentionMatch(a, b, v, seq[0], key, head, v_rest[0], batch, scale, causal is not None, inner)
-
-
 def find_attention(g: nx.MultiDiGraph, order: list[str]) -> dict[str, AttentionMatch]:
-    """Every fusable attention, keyed by its final contract node."""
+    """Every fusable attention (found by :mod:`ncdl.compiler.passes.attention`),
+    keyed by its final contract node."""
     found = {}
     for node in order:
         match = match_attention(g, node)
         if match is not None:
-            found[node] = match
+            f, inner = match
+            found[node] = AttentionMatch(
+                f["q"], f["k"], f["v"], f["query"], f["key"], f["head"], f["value"],
+                f["batch"], f["scale"], f["causal"], inner,
+            )  # fmt: skip
     return found
 
 
