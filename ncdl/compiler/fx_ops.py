@@ -238,26 +238,20 @@ def _norm_layout(lw: Lowering, x: fx.Node, axes: list[str], normed: list[str], n
     return lw.permute(x, axes, order, f"{name}_in"), order
 
 
-def _layernorm(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+def _norm(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+    """layernorm (``F.layer_norm``) or rmsnorm (``F.rms_norm``, which has no bias)."""
     ((x, axes),) = ins
     a, name = data["attrs"], data["name"]
     normed = list(a["axes"])
     x, order = _norm_layout(lw, x, axes, normed, name)
     shape = tuple(lw.size(ax, ins) for ax in normed)
-    w = lw.param(data, "weight") if a.get("affine", True) else None
-    b = lw.param(data, "bias") if a.get("affine", True) and a.get("bias", True) else None
-    y = lw.call(F.layer_norm, x, shape, w, b, a["eps"], name=name)
-    return lw.finish(y, order, data)
-
-
-def _rmsnorm(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
-    ((x, axes),) = ins
-    a, name = data["attrs"], data["name"]
-    normed = list(a["axes"])
-    x, order = _norm_layout(lw, x, axes, normed, name)
-    shape = tuple(lw.size(ax, ins) for ax in normed)
-    w = lw.param(data, "weight") if a.get("affine", True) else None
-    y = lw.call(F.rms_norm, x, shape, w, a["eps"], name=name)
+    affine = a.get("affine", True)
+    w = lw.param(data, "weight") if affine else None
+    if data["op"] == "rmsnorm":
+        y = lw.call(F.rms_norm, x, shape, w, a["eps"], name=name)
+    else:
+        b = lw.param(data, "bias") if affine and a.get("bias", True) else None
+        y = lw.call(F.layer_norm, x, shape, w, b, a["eps"], name=name)
     return lw.finish(y, order, data)
 
 
@@ -283,8 +277,8 @@ RULES: dict[str, Rule] = {
     "param": _param,
     "linear": _linear,
     "embed": _embed,
-    "layernorm": _layernorm,
-    "rmsnorm": _rmsnorm,
+    "layernorm": _norm,
+    "rmsnorm": _norm,
     "batchnorm": _batchnorm,
     "conv": conv,
     "contract": contract,
