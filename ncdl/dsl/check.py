@@ -15,7 +15,7 @@ import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
-from ncdl.dsl.diagnostics import Diagnostic, NcdlError
+from ncdl.dsl.diagnostics import NcdlError
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Elaborator
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
@@ -154,8 +154,3 @@ def _collect_circuits(modules: list[ast.Module], el: Elaborator) -> dict[str, as
                 seen[item.name] = item
             circuits[decl.name] = decl
     return circuits
-
-
-def first_diagnostic(err: NcdlError) -> Diagnostic:
-    """The first diagnostic of an error (for one-line summaries)."""
-    return err.diagnostics[0]

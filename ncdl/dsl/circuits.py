@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ncdl.dsl import ast
-from ncdl.dsl.diagnostics import did_you_mean
+from ncdl.dsl.diagnostics import did_you_mean, fmt_axes
 from ncdl.dsl.values import POISON, Env, Result, Value
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def snake(name: str) -> str:
 
 def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -> Result:
     """Inline one call of a circuit; return its result value."""
-    from ncdl.dsl.elaborate import MAX_RECURSION, fmt_axes
+    from ncdl.dsl.elaborate import MAX_RECURSION
 
     decl = el.circuits[call.func]
     if env.depth >= MAX_RECURSION:

@@ -94,6 +94,11 @@ class NcdlError(Exception):
         super().__init__("\n\n".join(d.format() for d in self.diagnostics))
 
 
+def fmt_axes(axes: Iterable[str]) -> str:
+    """``[a, b, c]``: a tensor type in a message."""
+    return "[" + ", ".join(axes) + "]"
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A ``did you mean 'x'?`` hint for a misspelt name, or None."""
     matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)

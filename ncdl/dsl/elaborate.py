@@ -16,7 +16,7 @@ import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
-from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean
+from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
 from ncdl.dsl.values import POISON, Env, Result, Value, _Poison
 from ncdl.sizes import Size
 
@@ -458,7 +458,7 @@ class Elaborator:
             )
             self.error(
                 "E145",
-                f"model '{m.name}' returns axes {_fmt_axes(result.axes)} but declares {_fmt_axes(declared)} ({detail})",
+                f"model '{m.name}' returns axes {fmt_axes(result.axes)} but declares {fmt_axes(declared)} ({detail})",
                 m.result.span,
             )
             return
@@ -697,10 +697,6 @@ def _names(axes: list[str]) -> str:
     return ", ".join(f"'{a}'" for a in axes)
 
 
-def _fmt_axes(axes: Any) -> str:
-    return "[" + ", ".join(axes) + "]"
-
-
 def _prune(g: nx.MultiDiGraph) -> None:
     """Drop boxes whose results never reach an output (inputs stay)."""
     keep = set(g.graph["outputs"]) | set(g.graph["inputs"])
@@ -724,13 +720,3 @@ def _prune_axes(g: nx.MultiDiGraph) -> None:
         if name in axes:
             used |= axes[name].size.symbols()
     g.graph["axes"] = {name: axis for name, axis in axes.items() if name in used}
-
-
-def fmt_axes(axes: Any) -> str:
-    """``[a, b, c]`` for messages."""
-    return _fmt_axes(axes)
-
-
-def is_finite(x: float) -> bool:
-    """True for a finite float (constants must be)."""
-    return math.isfinite(x)

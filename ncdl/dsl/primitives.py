@@ -15,17 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ncdl.dsl import ast
-from ncdl.dsl.diagnostics import Span, did_you_mean
+from ncdl.dsl.diagnostics import Span, did_you_mean, fmt_axes
 from ncdl.dsl.options import BadOption, Opt, Options
 from ncdl.dsl.values import POISON, Env, Result, Value
 from ncdl.sizes import Size
 
 if TYPE_CHECKING:
     from ncdl.dsl.elaborate import Elaborator
-
-
-def _fmt(axes: Any) -> str:
-    return "[" + ", ".join(axes) + "]"
 
 
 @dataclass
@@ -116,15 +112,15 @@ class Box:
         """Check ``value`` carries every axis in ``axes``."""
         missing = [a for a in axes if a not in value.axes]
         if missing:
-            label = f"has {_fmt(value.axes)}, {self.name} needs {', '.join(missing)}"
+            label = f"has {fmt_axes(value.axes)}, {self.name} needs {', '.join(missing)}"
             self.el.error_box(self.name, [(value, label)], self.env, self.call.span)
             arg = self.call.args[index] if index < len(self.call.args) else self.call
             what = f"'{arg.name}'" if isinstance(arg, ast.Name) else "the input"
             self.fail(
                 "E121",
-                f"{what} has axes {_fmt(value.axes)}; {self.name}[...] needs {', '.join(repr(m) for m in missing)}",
+                f"{what} has axes {fmt_axes(value.axes)}; {self.name}[...] needs {', '.join(repr(m) for m in missing)}",
                 self.call.brackets_span or self.call.span,
-                f"the value's axes are {_fmt(value.axes)}",
+                f"the value's axes are {fmt_axes(value.axes)}",
             )
 
     def fixed(self, axis: str, *, allow_bound: bool = False) -> int:
@@ -139,7 +135,7 @@ class Box:
         if clash:
             self.fail(
                 "E122",
-                f"axis '{clash[0]}' is already on the input {_fmt(value.axes)}; '{self.name}' would make it twice",
+                f"axis '{clash[0]}' is already on the input {fmt_axes(value.axes)}; '{self.name}' would make it twice",
                 self.call.brackets_span,
                 "rename one of them first",
             )
@@ -458,7 +454,7 @@ def _concat(b: Box) -> Value:
         if extra:
             b.fail(
                 "E120",
-                f"concat input {i + 1} has axes {_fmt(v.axes)}, but {', '.join(repr(e) for e in extra)} is on no wider input",
+                f"concat input {i + 1} has axes {fmt_axes(v.axes)}, but {', '.join(repr(e) for e in extra)} is on no wider input",
                 b.call.args[i].span,
             )
     into = b.new_axis(maps[-1].rhs[0], total, "concat")
@@ -817,11 +813,11 @@ def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) 
     else:
         only_l = [x for x in left.axes if x not in b]
         only_r = [x for x in right.axes if x not in a]
-        clash = f"{_fmt(left.axes)} {e.op} {_fmt(right.axes)}"
+        clash = f"{fmt_axes(left.axes)} {e.op} {fmt_axes(right.axes)}"
         el.error_box(op, [(left, clash), (right, clash)], env, e.span)
         return el.error(
             "E120",
-            f"axis mismatch in `{e.op}`: {_fmt(left.axes)} and {_fmt(right.axes)}",
+            f"axis mismatch in `{e.op}`: {fmt_axes(left.axes)} and {fmt_axes(right.axes)}",
             e.span,
             f"{', '.join(repr(x) for x in only_l)} only on the left, {', '.join(repr(x) for x in only_r)} only on the right; "
             "one side's axes must include the other's (rename or project first)",
