@@ -29,9 +29,9 @@ import torch
 
 from ncdl import architectures, data
 from ncdl.charlm import TrainConfig, Vocabulary, evaluate, sample, split, train
-from ncdl.cli import write_atomic
 from ncdl.compiler.onnx_backend import save_onnx
 from ncdl.demo import settle_threads
+from ncdl.files import write_atomic
 from ncdl.runtime import Session
 
 

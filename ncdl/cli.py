@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import sys
 import warnings
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ncdl.dsl.diagnostics import NcdlError
+from ncdl.files import write_atomic
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 #: The most bytes an ``.npz`` input may unpack to.
@@ -56,21 +56,6 @@ def _check_output(path: str | None) -> None:
         raise InputError(f"cannot write {path}: the folder {Path(path).parent} does not exist")
     if path is not None and Path(path).is_dir():
         raise InputError(f"cannot write {path}: it is a folder")
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write a file via a temporary file and rename: never half-written."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ---- subcommands ----------------------------------------------------------------

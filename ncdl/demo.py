@@ -114,7 +114,7 @@ def _sample_inputs(g: nx.MultiDiGraph, seed: int = 0) -> list[Any]:
 def _save_state(module: Any, path: Path) -> None:
     import torch
 
-    from ncdl.cli import write_atomic
+    from ncdl.files import write_atomic
 
     buf = io.BytesIO()
     torch.save(module.state_dict(), buf)

@@ -21,6 +21,8 @@ import random
 import sys
 from pathlib import Path
 
+from ncdl.files import write_atomic
+
 SEED = 20240611
 TARGET_CHARS = 150_000
 OUTPUT = Path(__file__).with_name("circuits.txt")
@@ -235,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         same = args.output.exists() and args.output.read_bytes() == data
         print(f"{args.output}: {'up to date' if same else 'differs from the generator'}")
         return 0 if same else 1
-    tmp = args.output.with_name(f".{args.output.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(args.output)
+    write_atomic(args.output, data)
     print(f"wrote {args.output} ({len(data):,} bytes, {len(set(data))} distinct characters)")
     return 0
 

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import graphviz
 
+from ncdl.files import write_atomic
+
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 INSTALL_HINT = "install Graphviz to render images (`apt-get install graphviz`, `brew install graphviz` or `conda install graphviz`)"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_diagram(dot: graphviz.Digraph, path: str) -> str | None:
@@ -39,7 +27,7 @@ def write_diagram(dot: graphviz.Digraph, path: str) -> str | None:
         raise ValueError(f"cannot write a diagram to {path!r}: use a .svg, .png, .pdf or .dot file name")
     source = dot.source.encode("utf-8")
     if fmt == "dot":
-        _atomic_write(target, source)
+        write_atomic(target, source)
         return None
     data = None
     if shutil.which("dot") is not None:
@@ -49,7 +37,7 @@ def write_diagram(dot: graphviz.Digraph, path: str) -> str | None:
             data = None
     if data is None:
         fallback = target.with_suffix(".dot")
-        _atomic_write(fallback, source)
+        write_atomic(fallback, source)
         return f"the Graphviz `dot` program was not found, so {path} was not drawn; wrote the DOT text to {fallback}; {INSTALL_HINT}"
-    _atomic_write(target, data)
+    write_atomic(target, data)
     return None
