@@ -184,7 +184,7 @@ class Size:
                 )
                 value *= Fraction(base) ** p
             total += value
-        return int(total) if total.denominator == 1 else int(total)  # fractional sizes truncate
+        return int(total)  # a fractional size (an inexact `/` of a free axis) truncates
 
     # comparison and printing ---------------------------------------------
     def _key(self) -> tuple:

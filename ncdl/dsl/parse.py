@@ -18,23 +18,13 @@ from ncdl.dsl.source import check_text
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 
-# Readable names for the grammar's terminals, for "expected ..." hints.
+# Readable names for the pattern terminals in "expected ..." hints; literal
+# terminals are shown as their text.
 _TOKEN_NAMES = {
     "NAME": "a name",
     "INT": "an integer",
     "NUMBER": "a number",
     "STRING": "a string",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "LSQB": "'['",
-    "RSQB": "']'",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "COMMA": "','",
-    "COLON": "':'",
-    "EQUAL": "'='",
-    "__ANON_0": "'->'",
-    "SEMICOLON": "';'",
     "$END": "end of file",
     "CMP": "a comparison",
 }
