@@ -11,6 +11,7 @@ import pytest
 import ncdl
 
 H = "axis batch\naxis seq <= 64\naxis model = 8, heads = 2, head = model / heads, hidden = 16, vocab = 10\n"
+M = "model M(x: [batch, model]) -> [batch, model] {\n"
 
 CASES: dict[str, tuple[str, str]] = {
     "unknown_axis": (
@@ -183,6 +184,89 @@ CASES: dict[str, tuple[str, str]] = {
     "huge_activation": (
         "axis a = 100000, b = 100000, c = 100000\nmodel M(x: [a, b], y: [c]) -> [a, b, c] {\n    return contract[](x, y)\n}\n",
         "m.ncd:3:12: error[E156]: 'contract' makes a tensor of 1,000,000,000,000,000 elements [a=100,000, b=100,000, c=100,000], over the limit of 17,179,869,184 (2^34)\n 3 |     return contract[](x, y)\n   |            ^^^^^^^^^^^^^^^^\n  help: free axes count at their bound (or 1 when unbounded); use smaller axes",
+    ),
+    "repeat_count_unknown": (
+        H + M + "    repeat batch { x = relu(x) }\n    return x\n}\n",
+        "m.ncd:5:12: error[E108]: the repeat count must be a known integer, but it is batch\n 5 |     repeat batch { x = relu(x) }\n   |            ^^^^^",
+    ),
+    "cannot_prove_sizes": (
+        "axis b, y\naxis c = 2\nmodel M(x: [b, c, y]) -> [b, c, y] {\n    h = conv[c -> c, y -> y2](x, kernel=3, stride=2, padding=1)\n    return upsample[y2 -> y](h, scale=2)\n}\n",
+        "m.ncd:5:27: error[E111]: cannot prove that 2*floor((y + -1)/2) + 2 equals y, the size of 'y'\n 5 |     return upsample[y2 -> y](h, scale=2)\n   |                           ^\n  help: rename to a new axis, or make the sizes provably equal",
+    ),
+    "axis_twice_in_type": (
+        H + "model M(x: [batch, model, model]) -> [batch, model] {\n    return x\n}\n",
+        "m.ncd:4:27: error[E114]: axis 'model' appears twice in a type\n 4 | model M(x: [batch, model, model]) -> [batch, model] {\n   |                           ^^^^^\n  help: each wire appears once",
+    ),
+    "free_axis_not_on_inputs": (
+        "axis b, s <= 8, n = 2\nmodel M(x: [b, n]) -> [b, n, s] {\n    return contract[](x, param[s]())\n}\n",
+        "m.ncd:3:26: error[E115]: free axis 's' is not carried by any input of model 'M'\n 3 |     return contract[](x, param[s]())\n   |                          ^^^^^^^^^^\n  help: give 's' a size, or add an input that has it",
+    ),
+    "assign_to_int_parameter": (
+        H
+        + "circuit F[k: int](x: [model]) -> [model] {\n    k = x\n    return x\n}\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[k=1](x)\n}\n",
+        "m.ncd:5:5: error[E116]: 'k' is an integer parameter and cannot be assigned\n 5 |     k = x\n   |     ^^^^^",
+    ),
+    "plain_number_value": (
+        H + M + "    y = 2\n    return x\n}\n",
+        "m.ncd:5:9: error[E117]: 'y' would be a plain number; values must be tensors\n 5 |     y = 2\n   |         ^",
+    ),
+    "undecidable_condition": (
+        H + M + "    if batch > 2 { x = relu(x) }\n    return x\n}\n",
+        "m.ncd:5:8: error[E118]: cannot decide batch > 2 before the model runs\n 5 |     if batch > 2 { x = relu(x) }\n   |        ^^^^^^^^^",
+    ),
+    "option_value_in_expression": (
+        H + M + '    return x + "a"\n}\n',
+        'm.ncd:5:16: error[E119]: this is an option value; it can only follow `name=` in a call\n 5 |     return x + "a"\n   |                ^^^',
+    ),
+    "split_two_new_axes": (
+        H + M + "    return sum[p, q](split[model -> p q](x))\n}\n",
+        "m.ncd:5:27: error[E125]: split can infer one new axis size, but 'p', 'q' are all new\n 5 |     return sum[p, q](split[model -> p q](x))\n   |                           ^^^^^^^^^^^^^^\n  help: declare all but one of them",
+    ),
+    "select_out_of_range": (
+        H + "model M(x: [batch, heads, model]) -> [batch, model] {\n    return select[heads](x, index=7)\n}\n",
+        "m.ncd:5:35: error[E126]: index 7 is outside axis 'heads' of size 2\n 5 |     return select[heads](x, index=7)\n   |                                   ^",
+    ),
+    "conv_empties_axis": (
+        "axis b, c = 2, y = 3\nmodel M(x: [b, c, y]) -> [b, c, y2] {\n    return conv[c -> c, y -> y2](x, kernel=5)\n}\n",
+        "m.ncd:3:25: error[E127]: 'conv' leaves axis 'y' with size -1\n 3 |     return conv[c -> c, y -> y2](x, kernel=5)\n   |                         ^^^^^^^\n  help: use a smaller kernel or stride, or more padding",
+    ),
+    "number_to_tensor_power": (
+        H + M + "    return 2 ** x\n}\n",
+        "m.ncd:5:12: error[E129]: a number raised to a tensor is not supported; write exp(x * log(a))\n 5 |     return 2 ** x\n   |            ^^^^^^",
+    ),
+    "parameter_bound_twice": (
+        H
+        + "circuit F[k: int](x: [model]) -> [model] { return x * k }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[k=1, k=2](x)\n}\n",
+        "m.ncd:6:19: error[E133]: parameter 'k' is bound twice\n 6 |     return F[k=1, k=2](x)\n   |                   ^^^",
+    ),
+    "axis_map_for_circuit": (
+        H
+        + "circuit F[k: int](x: [model]) -> [model] { return x * k }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[model -> hidden](x)\n}\n",
+        "m.ncd:6:14: error[E134]: 'F' takes parameters, not an axis map: write F[name=value, ...]\n 6 |     return F[model -> hidden](x)\n   |              ^^^^^^^^^^^^^^^",
+    ),
+    "bad_parameter_kind": (
+        H
+        + "circuit F[k: float](x: [model]) -> [model] { return x }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[k=1](x)\n}\n",
+        "m.ncd:4:11: error[E135]: parameter kind must be `int` or `axis`, not 'float'\n 4 | circuit F[k: float](x: [model]) -> [model] { return x }\n   |           ^^^^^^^^",
+    ),
+    "linear_without_arrow": (
+        H + M + "    return linear[model](x)\n}\n",
+        "m.ncd:5:18: error[E137]: linear takes one map: linear[in axes -> out axes]\n 5 |     return linear[model](x)\n   |                  ^^^^^^^\n  help: e.g. linear[model -> heads head]",
+    ),
+    "unbindable_axis_parameter": (
+        H
+        + "circuit F[d](x: [d]) -> [d] { return relu(x) }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F(x)\n}\n",
+        "m.ncd:6:12: error[E140]: cannot bind axis parameter 'd' of 'F': there is no axis 'd' here\n 6 |     return F(x)\n   |            ^\n  help: write F[d=<axis>]",
+    ),
+    "fresh_axis_never_created": (
+        H
+        + "circuit F[d, e](x: [d]) -> [d] { return relu(x) }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[model, fresh](x)\n}\n",
+        "m.ncd:6:13: error[E147]: 'F' never creates axis 'e', so 'fresh' gets no size\n 6 |     return F[model, fresh](x)\n   |             ^^^^^^^^^^^^^^\n  help: bind 'e' to an existing axis",
+    ),
+    "tie_to_missing_parameter": (
+        H
+        + "model M(t: int[batch] of vocab) -> [batch, vocab] {\n    x = embed[vocab -> model](t) as tok\n    return linear[model -> vocab](x, tie=tok)\n}\n",
+        "m.ncd:6:12: error[E160]: cannot tie 'linear.bias': there is no parameter 'tok.bias'\n 6 |     return linear[model -> vocab](x, tie=tok)\n   |            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
     ),
 }
 
