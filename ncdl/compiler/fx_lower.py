@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ncdl.compiler import fx_runtime
 from ncdl.ir import node_inputs, topological
-from ncdl.sizes import Floor, Size
+from ncdl.ir.sizes import Floor, Size
 
 #: A lowered value: the fx node and the IR axes (its physical layout).
 Value = tuple[fx.Node, list[str]]

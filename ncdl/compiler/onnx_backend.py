@@ -32,7 +32,7 @@ from ncdl.compiler.onnx_emit import ONNX_DTYPES, Emitter, Value
 from ncdl.compiler.onnx_ops import LOWER
 from ncdl.compiler.onnx_weights import WeightSource
 from ncdl.ir import all_buffers, all_params, node_inputs, topological
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 MIN_OPSET, MAX_OPSET = 17, 23
 #: Models whose tensors exceed this many bytes are saved with external data (protobuf's limit is 2 GiB).

@@ -21,7 +21,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ncdl.compiler.onnx_weights import WeightSource
-from ncdl.sizes import Floor, Size
+from ncdl.ir.sizes import Floor, Size
 
 #: ONNX element types of the IR's dtypes.
 ONNX_DTYPES = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT64, "bool": onnx.TensorProto.BOOL}

@@ -27,7 +27,7 @@ and, in training, what autograd may keep for the backward pass.
 
 Sizes stay symbolic in every free axis the caller does not give: a figure is
 an ``int`` once every free root axis it depends on has a size, otherwise the
-``str`` of a :class:`ncdl.sizes.Size` polynomial such as ``"1024*batch*seq"``.
+``str`` of a :class:`ncdl.ir.sizes.Size` polynomial such as ``"1024*batch*seq"``.
 
 Example:
     >>> r = stats(ncdl.architectures.load("gpt").graph("GPT"), {"batch": 1})
@@ -43,7 +43,7 @@ from typing import Any
 import networkx as nx
 
 from ncdl.ir import topological
-from ncdl.sizes import Floor, Size
+from ncdl.ir.sizes import Floor, Size
 
 #: Bytes per element of each IR dtype.
 DTYPE_BYTES = {"float32": 4, "int64": 8}

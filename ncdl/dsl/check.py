@@ -22,7 +22,7 @@ from ncdl.dsl.limits import check_limits
 from ncdl.dsl.names import check_names
 from ncdl.dsl.primitives import PRIMITIVES
 from ncdl.dsl.values import Env
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 
 def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> dict[str, nx.MultiDiGraph]:

@@ -18,7 +18,7 @@ from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
 from ncdl.dsl.values import POISON, Env, Result, Value, _Poison
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 #: Limits that keep hostile programs from exhausting time or memory.
 MAX_REPEAT = 10_000

@@ -18,7 +18,7 @@ from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Span, did_you_mean, fmt_axes
 from ncdl.dsl.options import BadOption, Opt, Options
 from ncdl.dsl.values import POISON, Env, Result, Value
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 if TYPE_CHECKING:
     from ncdl.dsl.elaborate import Elaborator

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from ncdl.ir import Axis, add_node, new_graph
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 
 class Builder:

@@ -8,7 +8,7 @@ from typing import Any
 import networkx as nx
 
 from ncdl.ir import Axis, add_node, new_graph, verify
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 
 class IRBuilder:

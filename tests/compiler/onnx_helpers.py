@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 from ncdl.compiler.onnx_backend import lower_onnx
 from ncdl.ir import Axis, add_node, all_buffers, all_params, new_graph, verify
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 SHA = "0123456789abcdef" * 4
 

@@ -80,7 +80,7 @@ def test_signature_names_order_and_named_dims() -> None:
     n.axes("batch", "y", c=3)
     n.axis("seq", bound=8)
     n.axis("key", alias="seq")
-    n.axis("y2", (ncdl.sizes.Size.symbol("y") - 3) // 2 + 1)
+    n.axis("y2", (ncdl.ir.sizes.Size.symbol("y") - 3) // 2 + 1)
     b = n.input("second", ["batch", "key", "c"])
     a = n.input("first", ["batch", "seq", "c", "y"])
     pooled = n.op(

@@ -17,7 +17,7 @@ from onnx_helpers import Net, export_run, random_weights, spec
 
 from ncdl.compiler.onnx_ops import LOWER
 from ncdl.ir import OPS
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 TOL = 1e-4
 rng = np.random.default_rng(0)

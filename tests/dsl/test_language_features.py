@@ -7,7 +7,7 @@ import pytest
 
 import ncdl
 from ncdl import ir
-from ncdl.sizes import Size
+from ncdl.ir.sizes import Size
 
 PYRAMID = """
 axis batch, y, x

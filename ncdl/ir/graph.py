@@ -15,12 +15,12 @@ Graph attributes (``g.graph``):
     ``circuits`` ``path -> circuit name`` for every circuit instance.
 
 Node attributes (every node; node ids are strings ``n0, n1, ...``):
-    ``op``       one of :data:`OPS`.
+    ``op``       a key of :data:`ncdl.ir.ops.OPS` (the op registry).
     ``name``     a readable value name from the source (``q``, ``s``, ``x``).
     ``axes``     the output tensor's axes, ordered: that order *is* the
                  physical layout of the tensor.
     ``dtype``    ``"float32"`` or ``"int64"``.
-    ``attrs``    op-specific attributes (see :data:`OPS`).
+    ``attrs``    the op's attributes, exactly those its registry entry declares.
     ``params``   learned tensors: a list of :class:`Param` dicts (may be []).
     ``buffers``  non-learned state (batchnorm running stats), same shape.
     ``scope``    the instance path, e.g. ``blocks.3.attn.q``; parameter names
@@ -61,70 +61,8 @@ from typing import Any
 
 import networkx as nx
 
-from ncdl.sizes import Size
-
-#: Every op the IR may contain, with its attributes and its inputs. ``-``
-#: means the op has no attributes.
-OPS: dict[str, str] = {
-    # signature
-    "input": "name: str; of: axis | None (int inputs: the axis their values index)",
-    "output": "name: str. One input; its axes are the declared output order",
-    # learned
-    "param": "- . No inputs; its one parameter (key '', named by the bare instance path, as a "
-    "torch nn.Parameter attribute) has the node's axes. A bounded free axis has its bound as "
-    "stored size; the backend slices it to the run-time size",
-    "linear": "in: [axes], out: [axes], bias: bool. weight axes out+in (torch order), bias axes out",
-    "embed": "vocab: axis, out: [axes]. Input int64; weight axes [vocab]+out (nn.Embedding order)",
-    "layernorm": "axes: [axes], eps: float, affine: bool, bias: bool. weight/bias over axes",
-    "rmsnorm": "axes: [axes], eps: float, affine: bool. weight over axes",
-    "batchnorm": "axis: axis, eps: float, momentum: float. Normalises each `axis` channel over "
-    "every other axis; weight/bias/running_mean/running_var over axis, num_batches_tracked []",
-    "conv": "in: axis, out: axis, spatial: [[in axis, out axis], ...], kernel, stride, padding, "
-    "dilation: [ints per spatial axis], groups: int, bias: bool, transposed: bool, "
-    "output_padding: [ints]. weight shape torch order: (out, in/groups, *kernel), "
-    "transposed (in, out/groups, *kernel)",
-    # wiring and arithmetic
-    "contract": "over: [axes]. Two inputs. out = shared non-contracted axes (input 0 order), "
-    "then input 0's remaining, then input 1's remaining",
-    "add": "const: float | None, const_left: bool. Two inputs, or one input and a constant",
-    "sub": "as add",
-    "mul": "as add",
-    "div": "as add",
-    "pow": "as add (the exponent is a constant)",
-    "neg": "-",
-    "relu": "-",
-    "gelu": "approximate: 'none' | 'tanh'",
-    "silu": "-",
-    "tanh": "-",
-    "sigmoid": "-",
-    "exp": "-",
-    "log": "-",
-    "sqrt": "-",
-    "abs": "-",
-    "softmax": "axis: axis",
-    "logsoftmax": "axis: axis",
-    "dropout": "p: float",
-    "causal": "query: axis, key: axis. Entries with key index > query index become -inf",
-    "sum": "axes: [axes]",
-    "mean": "axes: [axes]",
-    "max": "axes: [axes]",
-    "rename": "map: {old: new}. No data movement",
-    "transpose": "perm: [ints]. out axes = [in axes[i] for i in perm]",
-    "split": "axis: axis, into: [axes]. Row-major unflatten in place",
-    "merge": "axes: [axes], into: axis. Row-major flatten of `axes` in that order, placed "
-    "where the first of them was (the others are moved next to it first)",
-    "concat": "axes: [one axis per input], into: axis. Inputs lacking an axis of the output "
-    "are broadcast; the output has the widest input's layout",
-    "select": "axis: axis, index: int. Removes the axis",
-    "maxpool": "spatial: [[in, out], ...], kernel, stride, padding: [ints]",
-    "avgpool": "spatial, kernel, stride, padding: [ints]; count_include_pad: bool",
-    "upsample": "spatial: [[in, out], ...], scale: [ints], mode: 'nearest' | 'linear'",
-}
-
-#: Ops that are applied elementwise and keep their input's layout.
-ELEMENTWISE = frozenset(
-    {"add", "sub", "mul", "div", "pow", "neg", "relu", "gelu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs"}
-)
+from ncdl.ir.ops import OPS, REQUIRED, attr_problem
+from ncdl.ir.sizes import Size
 
 
 @dataclass
@@ -177,9 +115,14 @@ def add_node(
     frames: list[list[Any]] | None = None,
     span: dict[str, Any] | None = None,
 ) -> str:
-    """Append a node fed by ``inputs`` (node ids, in port order); return its id."""
+    """Append a node fed by ``inputs`` (node ids, in port order); return its id.
+
+    Attributes the caller leaves out take their registry defaults.
+    """
     if op not in OPS:
         raise ValueError(f"unknown IR op {op!r}")
+    defaults = {k: a.default for k, a in OPS[op].attrs.items() if a.default is not REQUIRED}
+    attrs = {**defaults, **(attrs or {})}
     node_id = f"n{g.number_of_nodes()}"
     while node_id in g:
         node_id += "_"
@@ -189,7 +132,7 @@ def add_node(
         name=name or op,
         axes=list(axes),
         dtype=dtype,
-        attrs=attrs or {},
+        attrs=attrs,
         params=params or [],
         buffers=buffers or [],
         scope=scope,
@@ -250,6 +193,9 @@ def verify(g: nx.MultiDiGraph) -> None:
         op = data.get("op")
         if op not in OPS:
             raise IRError(f"{node}: unknown op {op!r}")
+        problem = attr_problem(OPS[op], data["attrs"], axes)
+        if problem:
+            raise IRError(f"{node} ({op}): {problem}")
         for ax in data["axes"]:
             if ax not in axes:
                 raise IRError(f"{node} ({op}): axis {ax!r} is not in the axis table")
@@ -258,6 +204,9 @@ def verify(g: nx.MultiDiGraph) -> None:
         ports = sorted(e[2]["port"] for e in g.in_edges(node, data=True))
         if ports != list(range(len(ports))):
             raise IRError(f"{node} ({op}): input ports {ports} are not 0..n-1")
+        lo, hi = OPS[op].arity
+        if len(ports) < lo or (hi is not None and len(ports) > hi):
+            raise IRError(f"{node} ({op}): {len(ports)} inputs, the op takes {lo} to {hi}")
         for src, _, edata in g.in_edges(node, data=True):
             if edata["axes"] != g.nodes[src]["axes"]:
                 raise IRError(f"edge {src}->{node}: axes {edata['axes']} differ from producer's")
