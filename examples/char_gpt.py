@@ -29,7 +29,7 @@ import torch
 
 from ncdl import architectures, data
 from ncdl.charlm import TrainConfig, Vocabulary, evaluate, sample, split, train
-from ncdl.compiler.onnx_backend import save_onnx
+from ncdl.files import save_onnx
 from ncdl.demo import settle_threads
 from ncdl.files import write_atomic
 from ncdl.runtime import Session

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import ncdl
-from ncdl.compiler.onnx_backend import save_onnx
+from ncdl.files import save_onnx
 from ncdl.demo import settle_threads
 from ncdl.progress import ProgressBar
 from ncdl.runtime import Session

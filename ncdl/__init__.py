@@ -15,6 +15,6 @@ Mistakes in a ``.ncd`` file raise :class:`NcdlError`.
 
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.program import Program, compile, load, loads
+from ncdl.version import __version__ as __version__
 
 __all__ = ["Diagnostic", "NcdlError", "Program", "compile", "load", "loads"]
-__version__ = "0.1.0"

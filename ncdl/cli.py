@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ncdl.compiler.pipeline import OPSET_DEFAULT, OPSET_MAX, OPSET_MIN
 from ncdl.dsl.diagnostics import NcdlError
 from ncdl.files import write_atomic
 
@@ -111,10 +112,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the model to ONNX straight from the IR."""
-    from ncdl.compiler.onnx_backend import save_onnx
+    from ncdl.files import save_onnx
 
-    if not 17 <= args.opset <= 23:
-        raise UsageError(f"opset {args.opset} is not supported; use 17 to 23")
+    if not OPSET_MIN <= args.opset <= OPSET_MAX:
+        raise UsageError(f"opset {args.opset} is not supported; use {OPSET_MIN} to {OPSET_MAX}")
     _check_output(args.output)
     program = _load(args)
     name = _model(program, args.model)
@@ -303,7 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_file("export", "export to ONNX")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     p.add_argument("--weights", help="a state_dict saved with torch.save")
-    p.add_argument("--opset", type=int, default=23, help="ONNX opset, 17 to 23 (default 23)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=OPSET_DEFAULT,
+        help=f"ONNX opset, {OPSET_MIN} to {OPSET_MAX} (default {OPSET_DEFAULT})",
+    )
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("run", help="run an .onnx model with onnxruntime", description="run an .onnx model")
     p.add_argument("model_file", help="the .onnx file")

@@ -200,7 +200,7 @@ def _run(arch: str, steps: int, out: str) -> int:
         print(f"wrote {path}")
 
     with stages.stage("export") as note:
-        from ncdl.compiler.onnx_backend import save_onnx
+        from ncdl.files import save_onnx
 
         model = program.to_onnx(name, state_dict=module.state_dict())
         onnx_path = folder / f"{stem}.onnx"

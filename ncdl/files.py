@@ -2,14 +2,24 @@
 
 The data goes to a temporary file beside the target, is flushed to disk, and
 is renamed over the target, so a failure leaves any earlier file untouched
-and never a half-written one.
+and never a half-written one. :func:`save_onnx` does the same for an ONNX
+model (and its external-data file); it lives here, below the compiler and
+the runtime, because both save models.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
+
+#: Models whose tensors exceed this many bytes are saved with external data (protobuf's limit is 2 GiB).
+EXTERNAL_DATA_BYTES = 2**31 - 2**26
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
@@ -25,3 +35,48 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def tensor_bytes(model: onnx.ModelProto) -> int:
+    """The bytes held by the model's initializers and constants."""
+    total = sum(t.ByteSize() for t in model.graph.initializer)
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                total += attr.t.ByteSize()
+    return total
+
+
+def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
+    """Write ``model`` to ``path`` atomically.
+
+    The model is written to a temporary file in the same directory and moved
+    over ``path`` with ``os.replace``, so a failed write leaves any old file
+    intact. Models over 2 GB keep their tensors in ``<name>.data`` next to it
+    (ONNX external data), moved into place first.
+    """
+    import onnx  # only writers of ONNX files pay for the import
+
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        staged = staging / path.name
+        if tensor_bytes(model) > EXTERNAL_DATA_BYTES:
+            copy = onnx.ModelProto()
+            copy.CopyFrom(model)  # conversion to external data rewrites the tensors in place
+            data_name = path.name + ".data"
+            onnx.save_model(
+                copy,
+                staged,
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=data_name,
+                size_threshold=0,
+            )
+            os.replace(staging / data_name, directory / data_name)
+        else:
+            onnx.save_model(model, staged)
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ncdl.compiler.pipeline import OPSET_DEFAULT
 from ncdl.dsl.check import check_source
 
 if TYPE_CHECKING:
@@ -57,10 +58,10 @@ class Program:
         return lower_fx(self.graph(model))
 
     def to_onnx(
-        self, model: str | None = None, state_dict: dict[str, Any] | None = None, opset: int = 23
+        self, model: str | None = None, state_dict: dict[str, Any] | None = None, opset: int = OPSET_DEFAULT
     ) -> onnx.ModelProto:
         """An ONNX model for ``model``; weights from ``state_dict`` or freshly initialised."""
-        from ncdl.compiler.onnx_backend import lower_onnx
+        from ncdl.compiler.onnx import lower_onnx
 
         return lower_onnx(self.graph(model), state_dict=state_dict, opset=opset)
 

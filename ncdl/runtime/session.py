@@ -102,7 +102,7 @@ class Session:
         self._staging: tempfile.TemporaryDirectory[str] | None = None
         if hasattr(path_or_model, "SerializeToString") and path_or_model.ByteSize() > _PROTOBUF_LIMIT:
             # protobuf cannot serialise past 2 GiB: go through a file with external data
-            from ncdl.compiler.onnx_backend import save_onnx
+            from ncdl.files import save_onnx
 
             self._staging = tempfile.TemporaryDirectory(prefix="ncdl-session-")
             staged = Path(self._staging.name) / "model.onnx"

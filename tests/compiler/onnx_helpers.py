@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ncdl.compiler.onnx_backend import lower_onnx
+from ncdl.compiler.onnx import lower_onnx
 from ncdl.ir import Axis, add_node, all_buffers, all_params, new_graph, verify
 from ncdl.ir.sizes import Size
 

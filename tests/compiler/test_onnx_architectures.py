@@ -9,7 +9,7 @@ import torch
 
 from ncdl import architectures
 from ncdl.compiler.fx import lower_fx
-from ncdl.compiler.onnx_backend import lower_onnx
+from ncdl.compiler.onnx import lower_onnx
 from ncdl.runtime import Session
 
 #: Models small enough for a quick test (the big ones share their circuits).

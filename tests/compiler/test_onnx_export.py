@@ -12,7 +12,7 @@ from onnx_helpers import SHA, Net, on_data, op_types, session, spec
 
 import ncdl
 from ncdl.compiler.fx import lower_fx
-from ncdl.compiler.onnx_backend import lower_onnx
+from ncdl.compiler.onnx import lower_onnx
 
 GPT = """
 axis batch, seq <= 16

@@ -14,7 +14,7 @@ import torch
 
 import ncdl
 from ncdl.compiler.fx import lower_fx
-from ncdl.compiler.onnx_backend import lower_onnx
+from ncdl.compiler.onnx import lower_onnx
 from ncdl.runtime import Session
 
 HEAD = "axis batch, seq <= 16, y, x\naxis key ~ seq\n"

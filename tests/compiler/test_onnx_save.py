@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 import ncdl
-from ncdl.compiler import onnx_backend
-from ncdl.compiler.onnx_backend import lower_onnx, save_onnx
+import ncdl.files
+from ncdl.compiler.onnx import lower_onnx
+from ncdl.files import save_onnx
 from ncdl.runtime import Session
 
 SOURCE = """
@@ -61,7 +62,7 @@ def test_failed_write_leaves_the_old_file_intact(
 def test_large_models_keep_tensors_in_external_data(
     tmp_path: Path, model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(onnx_backend, "EXTERNAL_DATA_BYTES", 0)
+    monkeypatch.setattr(ncdl.files, "EXTERNAL_DATA_BYTES", 0)
     before = model.SerializeToString()
     path = tmp_path / "big.onnx"
     save_onnx(model, path)

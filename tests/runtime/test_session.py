@@ -10,8 +10,9 @@ import pytest
 from onnx import TensorProto, helper
 
 import ncdl
-from ncdl.compiler import onnx_backend
-from ncdl.compiler.onnx_backend import lower_onnx, save_onnx
+import ncdl.files
+from ncdl.compiler.onnx import lower_onnx
+from ncdl.files import save_onnx
 from ncdl.runtime import InputError, ModelLoadError, Session
 from ncdl.runtime import session as session_module
 
@@ -146,7 +147,7 @@ def test_a_model_past_the_protobuf_limit_loads_through_external_data(monkeypatch
     x = {"x": np.ones((2, 4), np.float32)}
     want = Session(model).run(x)["output"]
     monkeypatch.setattr(session_module, "_PROTOBUF_LIMIT", 0)
-    monkeypatch.setattr(onnx_backend, "EXTERNAL_DATA_BYTES", 0)
+    monkeypatch.setattr(ncdl.files, "EXTERNAL_DATA_BYTES", 0)
     big = Session(model)
     assert big._staging is not None and (Path(big._staging.name) / "model.onnx.data").is_file()
     np.testing.assert_array_equal(big.run(x)["output"], want)

@@ -1,23 +1,28 @@
-"""ONNX lowerings of the IR's ops: the table :data:`LOWER` and the ops without weights.
+"""The ONNX lowering table: :data:`RULES` (one rule per op) and the rules of the ops without weights.
 
-Each lowering receives the emitter, the IR node's data and its input tensors
-(in port order) and returns a :class:`Value` carrying the node's axes, in
+The twin of :mod:`ncdl.compiler.fx.table`. Each rule receives the emitter, the IR node's data and its input tensors
+(in port order) and returns a :class:`OnnxValue` carrying the node's axes, in
 the node's layout or in another one that saved a transpose (consumers find
 axes by name). Layout work is emitted only where the data needs it; see
-:mod:`ncdl.compiler.onnx_emit`. Learned ops live in
-:mod:`ncdl.compiler.onnx_learned`, spatial ones in :mod:`ncdl.compiler.onnx_spatial`.
+:mod:`ncdl.compiler.onnx.lower`. Learned ops live in
+:mod:`ncdl.compiler.onnx.learned`, contractions in :mod:`ncdl.compiler.onnx.contract`,
+fused attention in :mod:`ncdl.compiler.onnx.attention`, spatial ops in
+:mod:`ncdl.compiler.onnx.spatial`. An op whose ``native_opset`` (see
+:mod:`ncdl.compiler.pipeline`) is above the lowest opset declares its
+decomposition in :data:`DECOMPOSED`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from onnx import helper
 
-from ncdl.compiler.onnx_emit import Emitter, Value, hint
-from ncdl.compiler.onnx_learned import (
+from ncdl.compiler.onnx.attention import lower_attention
+from ncdl.compiler.onnx.contract import lower_contract
+from ncdl.compiler.onnx.learned import (
     lower_batchnorm,
     lower_embed,
     lower_layernorm,
@@ -25,43 +30,24 @@ from ncdl.compiler.onnx_learned import (
     lower_param,
     lower_rmsnorm,
 )
-from ncdl.compiler.onnx_spatial import lower_avgpool, lower_conv, lower_maxpool, lower_upsample
-
-Lowering = Callable[[Emitter, dict[str, Any], list[Value]], Value]
-
-
-# contraction ---------------------------------------------------------------------
-def lower_contract(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
-    """A sum over ``over`` as one batched MatMul (``[S, M, K] @ [S, K, N]``); Mul when nothing is summed."""
-    a, b = xs
-    over = list(data["attrs"]["over"])
-    # an axis summed that only one side carries is a plain reduction of that side
-    a = _sum_out(e, a, [k for k in over if k in a.axes and k not in b.axes])
-    b = _sum_out(e, b, [k for k in over if k in b.axes and k not in a.axes])
-    over = [k for k in over if k in a.axes and k in b.axes]
-    shared = [ax for ax in a.axes if ax in b.axes and ax not in over]
-    m = [ax for ax in a.axes if ax not in shared and ax not in over]
-    n = [ax for ax in b.axes if ax not in shared and ax not in over]
-    target = tuple(data["axes"])
-    if not over:
-        ya, yb = e.align(a, target), e.align(b, target)
-        return Value(e.op("Mul", [ya.name, yb.name], hint(data)), target, a.dtype)
-    a = e.permute(a, shared + m + over)
-    b = e.permute(b, shared + over + n)
-    (m_dim, m_label), (k_dim, k_label), (n_dim, n_label) = e.group(m), e.group(over), e.group(n)
-    a = e.reshape(a, shared + [m_dim, k_dim], shared + [m_label, k_label])
-    b = e.reshape(b, shared + [k_dim, n_dim], shared + [k_label, n_label])
-    y = Value(e.op("MatMul", [a.name, b.name], hint(data)), tuple(shared + [m_label, n_label]), a.dtype)
-    if list(y.axes) == shared + m + n:
-        return y
-    return e.reshape(y, shared + m + n, shared + m + n)
+from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue, Rule, hint
+from ncdl.compiler.onnx.spatial import lower_avgpool, lower_conv, lower_maxpool, lower_upsample
+from ncdl.compiler.pipeline import NATIVE_OPSET, OPSET_MAX, OPSET_MIN, is_native
 
 
-def _sum_out(e: Emitter, x: Value, axes: list[str]) -> Value:
-    if not axes:
-        return x
-    y = e.reduce("ReduceSum", x.name, [x.axes.index(a) for a in axes], False, "sum")
-    return Value(y, tuple(a for a in x.axes if a not in axes), x.dtype)
+# signature ------------------------------------------------------------------------
+def lower_input(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """A graph input: the tensor named as the model's input."""
+    return OnnxValue(data["attrs"]["name"], tuple(data["axes"]), data["dtype"])
+
+
+def lower_output(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """A graph output: its input in the declared axis order, under the output's name."""
+    (value,) = xs
+    value = e.permute(value, data["axes"])
+    name = data["attrs"]["name"]
+    e.nodes.append(helper.make_node("Identity", [value.name], [name], name=e.fresh(f"output/{name}")))
+    return OnnxValue(name, value.axes, value.dtype)
 
 
 # elementwise ----------------------------------------------------------------------
@@ -78,40 +64,40 @@ _UNARY = {
 }
 
 
-def lower_binary(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_binary(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """``a op b`` aligned by axis name, or ``x op c`` / ``c op x`` with a constant."""
     attrs = data["attrs"]
     # keep the layout of an input that carries every axis, so that it is not moved
     full = [x.axes for x in xs if set(x.axes) == set(data["axes"])]
     target = full[0] if full else tuple(data["axes"])
-    dtype = data.get("dtype", "float32")
+    dtype = data["dtype"]
     operands = [e.align(e.cast(x, dtype), target).name for x in xs]
     if len(xs) == 1:
         const = e.const(attrs["const"], dtype)
-        operands = [const, operands[0]] if attrs.get("const_left") else [operands[0], const]
+        operands = [const, operands[0]] if attrs["const_left"] else [operands[0], const]
     if data["op"] == "pow" and dtype != "float32":
         operands[1] = e.op("Cast", [operands[1]], "exp", to=1)
-    return Value(e.op(_BINARY[data["op"]], operands, hint(data)), target, dtype)
+    return OnnxValue(e.op(_BINARY[data["op"]], operands, hint(data)), target, dtype)
 
 
-def lower_unary(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_unary(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """A one-input elementwise function."""
     (x,) = xs
-    return Value(e.op(_UNARY[data["op"]], [x.name], hint(data)), x.axes, x.dtype)
+    return OnnxValue(e.op(_UNARY[data["op"]], [x.name], hint(data)), x.axes, x.dtype)
 
 
-def lower_silu(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_silu(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """``x * sigmoid(x)``."""
     (x,) = xs
-    return Value(e.op("Mul", [x.name, e.op("Sigmoid", [x.name], "sig")], hint(data)), x.axes)
+    return OnnxValue(e.op("Mul", [x.name, e.op("Sigmoid", [x.name], "sig")], hint(data)), x.axes)
 
 
-def lower_gelu(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_gelu(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Gelu (opset 20+), else its erf or tanh formula."""
     (x,) = xs
-    approximate = data["attrs"].get("approximate", "none")
-    if e.opset >= 20:
-        return Value(e.op("Gelu", [x.name], hint(data), approximate=approximate), x.axes)
+    approximate = data["attrs"]["approximate"]
+    if is_native("gelu", e.opset):
+        return OnnxValue(e.op("Gelu", [x.name], hint(data), approximate=approximate), x.axes)
     if approximate == "tanh":
         cube = e.op("Mul", [e.op("Mul", [x.name, x.name], "x2"), x.name], "x3")
         inner = e.op("Add", [x.name, e.op("Mul", [cube, e.const(0.044715)], "c")], "inner")
@@ -119,22 +105,22 @@ def lower_gelu(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
     else:
         t = e.op("Erf", [e.op("Div", [x.name, e.const(math.sqrt(2.0))], "scaled")], "erf")
     half = e.op("Mul", [x.name, e.const(0.5)], "half")
-    return Value(e.op("Mul", [half, e.op("Add", [t, e.const(1.0)], "one_plus")], hint(data)), x.axes)
+    return OnnxValue(e.op("Mul", [half, e.op("Add", [t, e.const(1.0)], "one_plus")], hint(data)), x.axes)
 
 
-def lower_softmax(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_softmax(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Softmax / LogSoftmax along the named axis."""
     (x,) = xs
     op_type = "Softmax" if data["op"] == "softmax" else "LogSoftmax"
-    return Value(e.op(op_type, [x.name], hint(data), axis=x.axes.index(data["attrs"]["axis"])), x.axes)
+    return OnnxValue(e.op(op_type, [x.name], hint(data), axis=x.axes.index(data["attrs"]["axis"])), x.axes)
 
 
-def lower_identity(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Dropout at inference: the input itself."""
     return xs[0]
 
 
-def causal_mask(e: Emitter, x: Value, query: str, key: str) -> str:
+def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
     """A bool tensor, true where key index > query index, broadcasting against ``x``."""
     iq, ik = x.axes.index(query), x.axes.index(key)
     first = min(iq, ik)
@@ -151,40 +137,40 @@ def causal_mask(e: Emitter, x: Value, query: str, key: str) -> str:
     return e.memo[memo]
 
 
-def lower_causal(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_causal(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """``-inf`` where the key index exceeds the query index (Where on a Range-built mask)."""
     (x,) = xs
     mask = causal_mask(e, x, data["attrs"]["query"], data["attrs"]["key"])
     y = e.op("Where", [mask, e.const(-np.inf), x.name], hint(data))
-    return Value(y, x.axes)
+    return OnnxValue(y, x.axes)
 
 
 # reductions and wiring --------------------------------------------------------------
 _REDUCE = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}
 
 
-def lower_reduce(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_reduce(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Sum / mean / max over the named axes (they leave the layout)."""
     (x,) = xs
     axes = list(data["attrs"]["axes"])
     y = e.reduce(_REDUCE[data["op"]], x.name, [x.axes.index(a) for a in axes], False, hint(data))
-    return Value(y, tuple(a for a in x.axes if a not in axes), x.dtype)
+    return OnnxValue(y, tuple(a for a in x.axes if a not in axes), x.dtype)
 
 
-def lower_rename(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_rename(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """New names on the same data."""
     (x,) = xs
     mapping = data["attrs"]["map"]
-    return Value(x.name, tuple(mapping.get(a, a) for a in x.axes), x.dtype)
+    return OnnxValue(x.name, tuple(mapping.get(a, a) for a in x.axes), x.dtype)
 
 
-def lower_transpose(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_transpose(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """An explicit permutation."""
     (x,) = xs
     return e.permute(x, data["axes"], hint(data))
 
 
-def lower_split(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_split(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Row-major unflatten of one axis into several, in place (a Reshape)."""
     (x,) = xs
     pos = x.axes.index(data["attrs"]["axis"])
@@ -192,7 +178,7 @@ def lower_split(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
     return e.reshape(x, axes, axes, hint(data))
 
 
-def lower_merge(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_merge(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Row-major flatten of several axes into one (a Transpose only when they are not adjacent, in order)."""
     (x,) = xs
     merged = list(data["attrs"]["axes"])
@@ -204,7 +190,7 @@ def lower_merge(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
     return e.reshape(x, axes, axes, hint(data))
 
 
-def lower_concat(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_concat(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Concat along ``into``; inputs lacking other output axes are broadcast (Expand) first."""
     attrs = data["attrs"]
     target = tuple(data["axes"])
@@ -217,21 +203,24 @@ def lower_concat(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         if lacking:
             dims = [a if i in lacking and a != axis else 1 for i, a in enumerate(layout)]
             shape = e.shape_vec(dims, [v for v in xs if v is not x], reshape=False)
-            y = Value(e.op("Expand", [y.name, shape], "expand"), layout, y.dtype)
+            y = OnnxValue(e.op("Expand", [y.name, shape], "expand"), layout, y.dtype)
         parts.append(y.name)
-    return Value(e.op("Concat", parts, hint(data), axis=pos), target, xs[0].dtype)
+    return OnnxValue(e.op("Concat", parts, hint(data), axis=pos), target, xs[0].dtype)
 
 
-def lower_select(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_select(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """One index along an axis (the axis leaves)."""
     (x,) = xs
     axis = data["attrs"]["axis"]
     index = e.const(int(data["attrs"]["index"]), "int64")
     y = e.op("Gather", [x.name, index], hint(data), axis=x.axes.index(axis))
-    return Value(y, tuple(a for a in x.axes if a != axis), x.dtype)
+    return OnnxValue(y, tuple(a for a in x.axes if a != axis), x.dtype)
 
 
-LOWER: dict[str, Lowering] = {
+#: THE ONNX lowering table: one rule per op of :data:`ncdl.ir.OPS`.
+RULES: dict[str, Rule] = {
+    "input": lower_input,
+    "output": lower_output,
     "param": lower_param,
     "linear": lower_linear,
     "embed": lower_embed,
@@ -259,3 +248,22 @@ LOWER: dict[str, Lowering] = {
     "avgpool": lower_avgpool,
     "upsample": lower_upsample,
 }
+
+#: The lowering of each fused chain, by the ``kind`` of its ``fused`` mark (see :mod:`ncdl.compiler.pipeline`).
+FUSED: dict[str, Rule] = {"attention": lower_attention}
+
+#: Ops whose rule writes a decomposition below their native opset (and the native operator from it).
+DECOMPOSED: frozenset[str] = frozenset({"gelu", "rmsnorm"})
+
+
+def opset_range(op: str) -> tuple[int, int] | None:
+    """The opsets at which :data:`RULES` lowers ``op`` (None when it has no rule).
+
+    From its ``native_opset`` up, or from the lowest opset when it has none or
+    its rule declares a decomposition (:data:`DECOMPOSED`).
+    """
+    if op not in RULES:
+        return None
+    native = NATIVE_OPSET.get(op)
+    low = OPSET_MIN if native is None or op in DECOMPOSED else max(native, OPSET_MIN)
+    return low, OPSET_MAX

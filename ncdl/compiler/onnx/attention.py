@@ -1,10 +1,12 @@
-"""Fusing scaled dot-product attention into ONNX ``Attention`` (opset 23).
+"""ONNX lowering of a fused attention chain: one ``Attention`` node (opset 23).
 
-The pattern is the one the torch backend fuses into SDPA, matched by
-:func:`ncdl.compiler.passes.attention.match_attention`. Each match replaces
-the whole chain by one ``Attention`` node: 3-D (``[batch, seq, heads * head]``)
-when q, k and v come laid out as ``linear[model -> heads head]`` leaves
-them, else 4-D (``[batch, heads, seq, head]``).
+The chain is found and marked once, by
+:func:`ncdl.compiler.passes.attention.fuse_attention` (run by
+:mod:`ncdl.compiler.pipeline` at opsets with ``Attention``); the torch
+backend lowers the same mark to SDPA. The marked node becomes one
+``Attention`` node and the intermediates (``fused_into``) are skipped. It is
+3-D (``[batch, seq, heads * head]``) when q, k and v come laid out as
+``linear[model -> heads head]`` leaves them, else 4-D (``[batch, heads, seq, head]``).
 """
 
 from __future__ import annotations
@@ -12,15 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
-from ncdl.compiler.onnx_emit import Emitter, Value
-from ncdl.compiler.passes.attention import match_attention
+from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue
 
 
 @dataclass
 class AttentionMatch:
-    """One matched attention: the IR nodes that feed ``Attention``."""
+    """One marked attention chain, as the ONNX lowering reads it (from the ``fused`` mark)."""
 
     q: str
     k: str
@@ -32,25 +31,18 @@ class AttentionMatch:
     batch: list[str]
     scale: float
     causal: bool
-    inner: list[str]  # the nodes the fused op replaces (not lowered on their own)
+
+    @staticmethod
+    def from_mark(f: dict[str, Any]) -> AttentionMatch:
+        """The match described by a ``fused`` mark of kind ``attention``."""
+        return AttentionMatch(
+            f["q"], f["k"], f["v"], f["query"], f["key"], f["head"], f["value"], f["batch"], f["scale"], f["causal"]
+        )
 
 
-def find_attention(g: nx.MultiDiGraph, order: list[str]) -> dict[str, AttentionMatch]:
-    """Every fusable attention (found by :mod:`ncdl.compiler.passes.attention`),
-    keyed by its final contract node."""
-    found = {}
-    for node in order:
-        match = match_attention(g, node)
-        if match is not None:
-            f, inner = match
-            found[node] = AttentionMatch(
-                f["q"], f["k"], f["v"], f["query"], f["key"], f["head"], f["value"],
-                f["batch"], f["scale"], f["causal"], inner,
-            )  # fmt: skip
-    return found
-
-
-def _packed(e: Emitter, q: Value, k: Value, v: Value, m: AttentionMatch) -> tuple[list[str], list[str], int] | None:
+def _packed(
+    e: OnnxEmitter, q: OnnxValue, k: OnnxValue, v: OnnxValue, m: AttentionMatch
+) -> tuple[list[str], list[str], int] | None:
     """``(outer, inner, heads)`` when q, k, v are laid out ``[*outer, seq, *inner, head]``.
 
     That layout (what ``linear[model -> heads head]`` produces) feeds the 3-D
@@ -72,22 +64,23 @@ def _packed(e: Emitter, q: Value, k: Value, v: Value, m: AttentionMatch) -> tupl
     return outer, inner, heads
 
 
-def _heads_layout(e: Emitter, x: Value, batch: list[str], rows: str, cols: str) -> Value:
+def _heads_layout(e: OnnxEmitter, x: OnnxValue, batch: list[str], rows: str, cols: str) -> OnnxValue:
     """``x`` as ``[b, h, rows, cols]`` for Attention (batch axes folded into two dims)."""
     x = e.permute(x, batch + [rows, cols])
     if len(batch) < 2:
         missing = 2 - len(batch)
         name = e.op("Unsqueeze", [x.name, e.ints(list(range(missing)))], "u")
-        return Value(name, ("<1>",) * missing + x.axes, x.dtype)
+        return OnnxValue(name, ("<1>",) * missing + x.axes, x.dtype)
     n_dim, n_label = e.group(batch[:-1])
     return e.reshape(x, [n_dim, batch[-1], rows, cols], [n_label, batch[-1], rows, cols])
 
 
-def lower_attention(e: Emitter, data: dict[str, Any], match: AttentionMatch) -> Value:
-    """One ``Attention`` node for a matched pattern (3-D when the layout allows, else 4-D)."""
+def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """One ``Attention`` node for a marked chain (3-D when the layout allows, else 4-D); reads q, k, v from the mark."""
+    match = AttentionMatch.from_mark(data["fused"])
     q, k, v = (e.values[n] for n in (match.q, match.k, match.v))
     attrs = {"is_causal": int(match.causal), "scale": float(match.scale)}
-    hint = data.get("name") or "attention"
+    hint = data["name"]
     packed = _packed(e, q, k, v, match)
     if packed is not None:
         outer, inner, heads = packed
@@ -98,13 +91,13 @@ def lower_attention(e: Emitter, data: dict[str, Any], match: AttentionMatch) -> 
         v3 = e.reshape(v, [n_dim, match.key, v_dim], [n_label, match.key, v_label])
         y = e.op("Attention", [q3.name, k3.name, v3.name], hint, q_num_heads=heads, kv_num_heads=heads, **attrs)
         target = outer + [match.seq] + inner + [match.head_v]
-        return e.reshape(Value(y, (n_label, match.seq, v_label), q.dtype), target, target)
+        return e.reshape(OnnxValue(y, (n_label, match.seq, v_label), q.dtype), target, target)
     q = _heads_layout(e, q, match.batch, match.seq, match.head)
     k = _heads_layout(e, k, match.batch, match.key, match.head)
     v = _heads_layout(e, v, match.batch, match.key, match.head_v)
-    out = Value(e.op("Attention", [q.name, k.name, v.name], hint, **attrs), q.axes[:2] + (match.seq, match.head_v))
+    out = OnnxValue(e.op("Attention", [q.name, k.name, v.name], hint, **attrs), q.axes[:2] + (match.seq, match.head_v))
     target = match.batch + [match.seq, match.head_v]
     if len(match.batch) < 2:
         extra = 2 - len(match.batch)
-        return Value(e.op("Squeeze", [out.name, e.ints(list(range(extra)))], "s"), tuple(target))
+        return OnnxValue(e.op("Squeeze", [out.name, e.ints(list(range(extra)))], "s"), tuple(target))
     return e.reshape(out, target, target)

@@ -5,7 +5,9 @@ Python is traced). Its ``forward`` takes the model's inputs by name, in
 signature order, checks their shapes (:class:`InputShapeError`), and returns
 one tensor, or a tuple for several outputs. Parameters and buffers sit on
 nested modules so that ``state_dict()`` keys are the IR's parameter names
-(see :mod:`ncdl.compiler.fx_params` for tied weights).
+(see :mod:`ncdl.compiler.fx.weights` for tied weights). The passes it runs
+first are :data:`ncdl.compiler.pipeline.FX_PASSES`; the lowering table is
+:data:`ncdl.compiler.fx.table.RULES`.
 
 Example:
     >>> gm = lower_fx(program.graph())
@@ -19,13 +21,11 @@ import networkx as nx
 import torch
 import torch.fx as fx
 
-from ncdl.compiler.fx_lower import Lowering
-from ncdl.compiler.fx_ops import RULES
-from ncdl.compiler.fx_params import build_state
-from ncdl.compiler.fx_runtime import InputShapeError
-from ncdl.compiler.passes.attention import fuse_attention
-from ncdl.compiler.passes.inplace_relu import mark_inplace_relu
-from ncdl.compiler.passes.linear_siblings import fuse_sibling_linears
+from ncdl.compiler.fx.lower import FxEmitter
+from ncdl.compiler.fx.runtime import InputShapeError
+from ncdl.compiler.fx.table import FUSED, RULES
+from ncdl.compiler.fx.weights import build_state
+from ncdl.compiler.pipeline import FX_PASSES, run_passes
 
 __all__ = ["InputShapeError", "lower_fx"]
 
@@ -41,8 +41,8 @@ def lower_fx(g: nx.MultiDiGraph) -> fx.GraphModule:
         parameter's ``init`` and whose ``forward`` runs at any size of the
         free axes (up to their bounds).
     """
-    g = mark_inplace_relu(fuse_sibling_linears(fuse_attention(g)))
-    graph = Lowering(g).run(RULES)
+    g = run_passes(g, FX_PASSES)
+    graph = FxEmitter(g).run(RULES, FUSED)
     state = build_state(g)
     gm = fx.GraphModule(torch.nn.Module(), fx.Graph(), class_name=g.graph.get("model") or "Model")
     for name, child in state.named_children():

@@ -1,4 +1,4 @@
-"""Lowering of ``conv`` (and transposed), ``maxpool``/``avgpool`` and ``upsample``.
+"""FxEmitter of ``conv`` (and transposed), ``maxpool``/``avgpool`` and ``upsample``.
 
 torch's kernels want ``(N, C, *spatial)`` (or unbatched ``(C, *spatial)``);
 every other axis of the IR tensor is folded into those leading dims and
@@ -12,11 +12,11 @@ from typing import Any
 import torch.fx as fx
 import torch.nn.functional as F
 
-from ncdl.compiler.fx_lower import Lowering, Rule, Value
+from ncdl.compiler.fx.lower import FxEmitter, FxValue, Rule
 
 
 def _spatial_in(
-    lw: Lowering, v: Value, channels: list[str], spatial: list[str], name: str
+    lw: FxEmitter, v: FxValue, channels: list[str], spatial: list[str], name: str
 ) -> tuple[fx.Node, list[str]]:
     """``v`` permuted to ``others + channels + spatial``; returns it and ``others``."""
     x, axes = v
@@ -24,7 +24,7 @@ def _spatial_in(
     return lw.permute(x, axes, others + channels + spatial, f"{name}_in"), others
 
 
-def _fold(lw: Lowering, x: fx.Node, lead: int, lo: int, hi: int, name: str) -> fx.Node:
+def _fold(lw: FxEmitter, x: fx.Node, lead: int, lo: int, hi: int, name: str) -> fx.Node:
     """Bring the ``lead`` leading dims to between ``lo`` and ``hi``: flatten the first ones, or add 1s."""
     if lead > hi:
         x = lw.method("flatten", x, 0, lead - hi, name=f"{name}_in")
@@ -33,7 +33,9 @@ def _fold(lw: Lowering, x: fx.Node, lead: int, lo: int, hi: int, name: str) -> f
     return x
 
 
-def _unfold(lw: Lowering, y: fx.Node, others: list[str], lo: int, hi: int, carriers: list[Value], name: str) -> fx.Node:
+def _unfold(
+    lw: FxEmitter, y: fx.Node, others: list[str], lo: int, hi: int, carriers: list[FxValue], name: str
+) -> fx.Node:
     """Undo :func:`_fold` on the result."""
     if len(others) > hi:
         folded = others[: len(others) - hi + 1]
@@ -53,7 +55,7 @@ _CONV = {
 }
 
 
-def conv(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+def conv(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     a, name = data["attrs"], data["name"]
     spatial_in = [s[0] for s in a["spatial"]]
     spatial_out = [s[1] for s in a["spatial"]]
@@ -61,11 +63,11 @@ def conv(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
     # conv takes (N, C, *spatial) or unbatched (C, *spatial): extra leading axes fold into N
     x = _fold(lw, x, len(others), 0, 1, name)
     w = lw.param(data, "weight")
-    b = lw.param(data, "bias") if a.get("bias") else None
-    fn = _CONV[(bool(a.get("transposed")), len(spatial_in))]
+    b = lw.param(data, "bias") if a["bias"] else None
+    fn = _CONV[(a["transposed"], len(spatial_in))]
     stride, padding, dilation, groups = tuple(a["stride"]), tuple(a["padding"]), tuple(a["dilation"]), a["groups"]
-    if a.get("transposed"):
-        output_padding = tuple(a.get("output_padding") or [0] * len(spatial_in))
+    if a["transposed"]:
+        output_padding = tuple(a["output_padding"])
         y = lw.call(fn, x, w, b, stride, padding, output_padding, groups, dilation, name=name)
     else:
         y = lw.call(fn, x, w, b, stride, padding, dilation, groups, name=name)
@@ -74,7 +76,7 @@ def conv(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
 
 
 def pool(kind: str) -> Rule:
-    def rule(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
         a, name = data["attrs"], data["name"]
         spatial_in = [s[0] for s in a["spatial"]]
         x, others = _spatial_in(lw, ins[0], [], spatial_in, name)
@@ -87,7 +89,7 @@ def pool(kind: str) -> Rule:
             y = lw.call(fn, x, kernel, stride, padding, name=name)
         else:
             fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
-            y = lw.call(fn, x, kernel, stride, padding, count_include_pad=a.get("count_include_pad", True), name=name)
+            y = lw.call(fn, x, kernel, stride, padding, count_include_pad=a["count_include_pad"], name=name)
         y = _unfold(lw, y, others, 1, 2, ins, name)
         return lw.finish(y, others + [s[1] for s in a["spatial"]], data)
 
@@ -97,7 +99,7 @@ def pool(kind: str) -> Rule:
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
-def upsample(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+def upsample(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     a, name = data["attrs"], data["name"]
     spatial_in = [s[0] for s in a["spatial"]]
     x, others = _spatial_in(lw, ins[0], [], spatial_in, name)

@@ -64,6 +64,8 @@ def _initialise(t: torch.Tensor, spec: dict[str, Any]) -> None:
             t.zero_()
         elif kind == "ones":
             t.fill_(1)
+        elif kind == "constant":
+            t.fill_(init["value"])
         else:
             raise ValueError(f"{spec['name']}: unknown init kind {kind!r}")
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ncdl.compiler.onnx_emit import Emitter, Value, find_spec, hint
+from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue, find_spec, hint
+from ncdl.compiler.pipeline import is_native
 
 
-def lower_param(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_param(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """A stored weight, sliced to the run-time size along bounded free axes."""
     spec = find_spec(data, "weight") or data["params"][0]
-    value = Value(e.weight(spec), tuple(data["axes"]))
+    value = OnnxValue(e.weight(spec), tuple(data["axes"]))
     free = [i for i, a in enumerate(data["axes"]) if e.axes[a].fixed is None]
     if not free:
         return value
@@ -29,10 +30,10 @@ def lower_param(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         # broadcasts to an unknown one, and onnxruntime mis-infers a following Attention.
         # A Reshape (0 = keep) restores the fixed dims.
         sliced = e.op("Reshape", [sliced, e.ints(fixed)], hint(data))
-    return Value(sliced, value.axes)
+    return OnnxValue(sliced, value.axes)
 
 
-def lower_linear(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_linear(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """``x @ W.T + b`` over the ``in`` axes; MatMul (Gemm for 2-D) on grouped dims."""
     (x,) = xs
     attrs = data["attrs"]
@@ -47,7 +48,7 @@ def lower_linear(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
     w = e.weight(spec)
     if len(spec["shape"]) != 2:
         w = e.op("Reshape", [w, e.shape_vec([out_dim, in_dim], [])], "w")
-    bias_spec = find_spec(data, "bias") if attrs.get("bias", True) else None
+    bias_spec = find_spec(data, "bias") if attrs["bias"] else None
     bias = None
     if bias_spec is not None:
         bias = e.weight(bias_spec)
@@ -59,36 +60,36 @@ def lower_linear(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         y = e.op("MatMul", [x.name, e.op("Transpose", [w], "wt", perm=[1, 0])], hint(data))
         if bias:
             y = e.op("Add", [y, bias], hint(data))
-    out = Value(y, tuple(passing + [out_label]))
+    out = OnnxValue(y, tuple(passing + [out_label]))
     return e.reshape(out, passing + outs, passing + outs)
 
 
-def lower_embed(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_embed(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Rows of the ``[vocab, *out]`` table gathered by int64 indices."""
     (x,) = xs
     spec = find_spec(data, "weight")
     assert spec is not None
     y = e.op("Gather", [e.weight(spec), e.cast(x, "int64").name], hint(data), axis=0)
-    return Value(y, x.axes + tuple(data["attrs"]["out"]))
+    return OnnxValue(y, x.axes + tuple(data["attrs"]["out"]))
 
 
-def _weight_as(e: Emitter, spec: dict[str, Any], axes: list[str], target: tuple[str, ...]) -> str:
+def _weight_as(e: OnnxEmitter, spec: dict[str, Any], axes: list[str], target: tuple[str, ...]) -> str:
     """A per-axis weight (axes ``axes``) aligned to broadcast against ``target``."""
-    return e.align(Value(e.weight(spec), tuple(axes)), target).name
+    return e.align(OnnxValue(e.weight(spec), tuple(axes)), target).name
 
 
-def _trailing(x: Value, axes: list[str]) -> bool:
+def _trailing(x: OnnxValue, axes: list[str]) -> bool:
     return set(x.axes[x.rank - len(axes) :]) == set(axes)
 
 
-def lower_layernorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_layernorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """LayerNormalization when the normalised axes trail; mean/var otherwise."""
     (x,) = xs
     attrs = data["attrs"]
     axes = list(attrs["axes"])
-    eps = float(attrs.get("eps", 1e-5))
-    weight = find_spec(data, "weight") if attrs.get("affine", True) else None
-    bias = find_spec(data, "bias") if attrs.get("affine", True) and attrs.get("bias", True) else None
+    eps = float(attrs["eps"])
+    weight = find_spec(data, "weight") if attrs["affine"] else None
+    bias = find_spec(data, "bias") if attrs["affine"] and attrs["bias"] else None
     if _trailing(x, axes):
         tail = x.axes[x.rank - len(axes) :]
         if weight:
@@ -97,7 +98,7 @@ def lower_layernorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
             scale = e.const(np.ones([e.axes[a].fixed for a in tail]))
         inputs = [x.name, scale] + ([_weight_as(e, bias, axes, tail)] if bias else [])
         y = e.op("LayerNormalization", inputs, hint(data), axis=-len(axes), epsilon=eps)
-        return Value(y, x.axes)
+        return OnnxValue(y, x.axes)
     dims = [x.axes.index(a) for a in axes]
     mean = e.reduce("ReduceMean", x.name, dims, True, "mean")
     centred = e.op("Sub", [x.name, mean], "centred")
@@ -108,32 +109,31 @@ def lower_layernorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         y = e.op("Mul", [y, _weight_as(e, weight, axes, x.axes)], hint(data))
     if bias:
         y = e.op("Add", [y, _weight_as(e, bias, axes, x.axes)], hint(data))
-    return Value(y, x.axes)
+    return OnnxValue(y, x.axes)
 
 
-def lower_rmsnorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
-    """RMSNormalization at opset 23 when the axes trail; ``x / sqrt(mean(x²) + eps)`` otherwise."""
+def lower_rmsnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """RMSNormalization (from its native opset) when the axes trail; ``x / sqrt(mean(x²) + eps)`` otherwise."""
     (x,) = xs
     attrs = data["attrs"]
     axes = list(attrs["axes"])
-    eps = attrs.get("eps")
-    eps = float(np.finfo(np.float32).eps) if eps is None else float(eps)
-    weight = find_spec(data, "weight") if attrs.get("affine", True) else None
-    if e.opset >= 23 and _trailing(x, axes):
+    eps = float(attrs["eps"])
+    weight = find_spec(data, "weight") if attrs["affine"] else None
+    if is_native("rmsnorm", e.opset) and _trailing(x, axes):
         tail = x.axes[x.rank - len(axes) :]
         scale = _weight_as(e, weight, axes, tail) if weight else e.const(np.ones([e.axes[a].fixed for a in tail]))
         y = e.op("RMSNormalization", [x.name, scale], hint(data), axis=-len(axes), epsilon=eps)
-        return Value(y, x.axes)
+        return OnnxValue(y, x.axes)
     dims = [x.axes.index(a) for a in axes]
     ms = e.reduce("ReduceMean", e.op("Mul", [x.name, x.name], "sq"), dims, True, "ms")
     rms = e.op("Sqrt", [e.op("Add", [ms, e.const(eps)], "ms_eps")], "rms")
     y = e.op("Div", [x.name, rms], hint(data))
     if weight:
         y = e.op("Mul", [y, _weight_as(e, weight, axes, x.axes)], hint(data))
-    return Value(y, x.axes)
+    return OnnxValue(y, x.axes)
 
 
-def lower_batchnorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
+def lower_batchnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Inference-mode batch norm with the running statistics.
 
     BatchNormalization when the channel axis is dim 1; otherwise the same
@@ -142,15 +142,15 @@ def lower_batchnorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
     (x,) = xs
     attrs = data["attrs"]
     channel = attrs["axis"]
-    eps = float(attrs.get("eps", 1e-5))
+    eps = float(attrs["eps"])
     mean_spec = find_spec(data, "running_mean", buffers=True)
     var_spec = find_spec(data, "running_var", buffers=True)
     weight, bias = find_spec(data, "weight"), find_spec(data, "bias")
     assert mean_spec is not None and var_spec is not None
     if x.rank >= 2 and x.axes[1] == channel and weight and bias:
         names = [x.name] + [e.weight(s) for s in (weight, bias, mean_spec, var_spec)]
-        y = e.op("BatchNormalization", names, hint(data), epsilon=eps, momentum=float(attrs.get("momentum", 0.1)))
-        return Value(y, x.axes)
+        y = e.op("BatchNormalization", names, hint(data), epsilon=eps, momentum=float(attrs["momentum"]))
+        return OnnxValue(y, x.axes)
     aligned = {k: _weight_as(e, s, [channel], x.axes) for k, s in (("mean", mean_spec), ("var", var_spec))}
     std = e.op("Sqrt", [e.op("Add", [aligned["var"], e.const(eps)], "var_eps")], "std")
     y = e.op("Div", [e.op("Sub", [x.name, aligned["mean"]], "centred"), std], hint(data))
@@ -158,4 +158,4 @@ def lower_batchnorm(e: Emitter, data: dict[str, Any], xs: list[Value]) -> Value:
         y = e.op("Mul", [y, _weight_as(e, weight, [channel], x.axes)], hint(data))
     if bias:
         y = e.op("Add", [y, _weight_as(e, bias, [channel], x.axes)], hint(data))
-    return Value(y, x.axes)
+    return OnnxValue(y, x.axes)

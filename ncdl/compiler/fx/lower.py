@@ -1,7 +1,7 @@
-"""The emitter behind :func:`ncdl.compiler.fx.lower_fx`.
+"""The emitter behind :func:`ncdl.compiler.fx.lower_fx` (the twin of :mod:`ncdl.compiler.onnx.lower`).
 
-:class:`Lowering` walks the IR in topological order and appends ``torch.fx``
-nodes for each box (the per-op rules live in :mod:`ncdl.compiler.fx_ops`).
+:class:`FxEmitter` walks the IR in topological order and appends ``torch.fx``
+nodes for each box (the per-op rules live in :mod:`ncdl.compiler.fx.table`).
 It also owns the layout moves every op needs (permute to an order, align a
 tensor to a wider layout) and run-time sizes: a free axis's size is read with
 ``tensor.size(dim)`` from a tensor that carries it, never baked in.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -20,15 +20,16 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
-from ncdl.compiler import fx_runtime
+from ncdl.compiler.fx import runtime
 from ncdl.ir import node_inputs, topological
 from ncdl.ir.sizes import Floor, Size
 
 #: A lowered value: the fx node and the IR axes (its physical layout).
-Value = tuple[fx.Node, list[str]]
-Dim = int | fx.Node
-#: A per-op rule: ``rule(lowering, node data, inputs) -> fx node``.
-Rule = Callable[["Lowering", dict[str, Any], list[Value]], fx.Node]
+FxValue = tuple[fx.Node, list[str]]
+#: A size as an argument of an fx call: an int when fixed, else the fx node computing it.
+SizeArg = int | fx.Node
+#: A lowering table entry: ``rule(emitter, node data, inputs) -> fx node``.
+Rule = Callable[["FxEmitter", dict[str, Any], list[FxValue]], fx.Node]
 
 
 class _Codegen(fx.graph.CodeGen):
@@ -54,45 +55,48 @@ def _functional_name(match: re.Match[str]) -> str:
     return f"torch.nn.functional.{name}" if same else match.group(0)
 
 
-class Lowering:
+class FxEmitter:
     """Builds one ``torch.fx.Graph`` from one IR graph."""
 
     def __init__(self, g: nx.MultiDiGraph) -> None:
         self.g = g
         self.graph = fx.Graph()
         self.graph.set_codegen(_Codegen())
-        self.values: dict[str, fx.Node] = {}
+        self.values: dict[str, fx.Node] = {}  # IR node id -> its fx node
+        self.placeholders: dict[str, fx.Node] = {}  # input name -> its placeholder, in signature order
         self._attrs: dict[str, fx.Node] = {}
         self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
 
     # driving ----------------------------------------------------------------
-    def run(self, rules: dict[str, Rule]) -> fx.Graph:
-        """Lower every node with ``rules[op]``; return the finished graph."""
+    def run(self, rules: Mapping[str, Rule], fused: Mapping[str, Rule]) -> fx.Graph:
+        """Lower every node with ``rules[op]`` (a fused chain with ``fused[kind]``); return the finished graph.
+
+        Nodes marked ``fused_into`` are computed by the node they name; a node
+        marked ``fused`` reads its operands from the mark (see :data:`ncdl.ir.ops.MARKS`).
+        """
         g = self.g
-        placeholders = []
         for node in g.graph["inputs"]:
-            name = g.nodes[node]["attrs"].get("name") or g.nodes[node]["name"]
-            placeholders.append(self.graph.placeholder(name))
-            self.values[node] = placeholders[-1]
-        if placeholders:
+            name = g.nodes[node]["attrs"]["name"]
+            self.placeholders[name] = self.graph.placeholder(name)
+        if self.placeholders:
             specs = tuple(self._input_spec(node) for node in g.graph["inputs"])
-            self.call(fx_runtime.check_inputs, specs, *placeholders, name="check_inputs")
+            self.call(runtime.check_inputs, specs, *self.placeholders.values(), name="check_inputs")
         for node in topological(g):
             data = g.nodes[node]
-            if data["op"] == "input" or data.get("fused_into"):
+            if data.get("fused_into"):
                 continue
-            op = "attention" if data.get("fused") else data["op"]
-            # a fused box reads its own operands (see passes/attention.py)
-            srcs = [] if data.get("fused") else node_inputs(g, node)
-            ins = [(self.values[src], self.g.nodes[src]["axes"]) for src in srcs]
-            self.values[node] = rules[op](self, data, ins)
+            if data.get("fused"):
+                self.values[node] = fused[data["fused"]["kind"]](self, data, [])
+                continue
+            ins = [(self.values[src], self.g.nodes[src]["axes"]) for src in node_inputs(g, node)]
+            self.values[node] = rules[data["op"]](self, data, ins)
         outs = [self.values[node] for node in g.graph["outputs"]]
         self.graph.output(outs[0] if len(outs) == 1 else tuple(outs))
         return self.graph
 
-    def _input_spec(self, node: str) -> fx_runtime.InputSpec:
+    def _input_spec(self, node: str) -> runtime.InputSpec:
         data = self.g.nodes[node]
-        name = data["attrs"].get("name") or data["name"]
+        name = data["attrs"]["name"]
         axes = []
         for ax in data["axes"]:
             axis = self.g.graph["axes"][ax]
@@ -103,7 +107,7 @@ class Lowering:
     def call(self, fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> fx.Node:
         """Append ``fn(*args, **kwargs)``, named after the box."""
         node = self.graph.create_node("call_function", fn, tuple(args), kwargs, name=_node_name(name))
-        if fn.__module__ == fx_runtime.__name__:
+        if fn.__module__ == runtime.__name__:
             # a leaf for fx's tracer, so a pickled module re-traces it as one call
             node.meta["is_wrapped"] = True
         return node
@@ -145,7 +149,7 @@ class Lowering:
             return self.method("transpose", x, *moved, name=name)
         return self.method("permute", x, *perm, name=name)
 
-    def align(self, value: Value, dst: Sequence[str], name: str) -> fx.Node:
+    def align(self, value: FxValue, dst: Sequence[str], name: str) -> fx.Node:
         """``value`` laid out to broadcast against ``dst`` (a superset of its axes).
 
         Axes are permuted into ``dst``'s relative order; an axis it lacks gets a
@@ -163,7 +167,7 @@ class Lowering:
         return x
 
     # sizes ----------------------------------------------------------------------
-    def size(self, axis: str, carriers: Sequence[Value] = ()) -> Dim:
+    def size(self, axis: str, carriers: Sequence[FxValue] = ()) -> SizeArg:
         """The size of ``axis``: an int when fixed, else read at run time."""
         info = self.g.graph["axes"][axis]
         if info.fixed is not None:
@@ -173,9 +177,9 @@ class Lowering:
                 return self.dim_size(node, axes.index(axis), axis)
         return self.size_expr(info.size)
 
-    def view_sizes(self, axes: Sequence[str], carriers: Sequence[Value] = ()) -> list[Dim]:
+    def view_sizes(self, axes: Sequence[str], carriers: Sequence[FxValue] = ()) -> list[SizeArg]:
         """Sizes for ``reshape``/``unflatten``: fixed ones as ints, one free one as -1."""
-        out: list[Dim] = []
+        out: list[SizeArg] = []
         used_wildcard = False
         for ax in axes:
             if self.g.graph["axes"][ax].fixed is None and not used_wildcard:
@@ -192,7 +196,7 @@ class Lowering:
             self._sizes[key] = self.method("size", node, dim, name=axis)
         return self._sizes[key]
 
-    def root_size(self, root: str) -> Dim | None:
+    def root_size(self, root: str) -> SizeArg | None:
         """The run-time size of the free root axis ``root``, from its binding."""
         binding = self.g.graph["bindings"].get(root)
         if binding is None:
@@ -200,15 +204,15 @@ class Lowering:
         node, dim = binding
         return self.dim_size(self.values[node], dim, root)
 
-    def size_expr(self, size: Size) -> Dim:
+    def size_expr(self, size: Size) -> SizeArg:
         """Emit arithmetic computing a symbolic size from the input sizes."""
         value = size.as_int()
         if value is not None:
             return value
         scale = math.lcm(*(c.denominator for c in size.terms.values()))
-        total: Dim = 0
+        total: SizeArg = 0
         for mono, coef in size.terms.items():
-            term: Dim = int(coef * scale)
+            term: SizeArg = int(coef * scale)
             for atom, power in mono:
                 if isinstance(atom, Floor):
                     base = self._arith(operator.floordiv, self.size_expr(atom.numerator), atom.denominator)
@@ -221,7 +225,7 @@ class Lowering:
             total = self._arith(operator.add, total, term)
         return self._arith(operator.floordiv, total, scale)
 
-    def _arith(self, fn: Callable[[Any, Any], Any], a: Dim, b: Dim) -> Dim:
+    def _arith(self, fn: Callable[[Any, Any], Any], a: SizeArg, b: SizeArg) -> SizeArg:
         if isinstance(a, int) and isinstance(b, int):
             return fn(a, b)
         identity = {operator.add: 0, operator.mul: 1, operator.floordiv: None}[fn]

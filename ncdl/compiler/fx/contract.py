@@ -1,4 +1,4 @@
-"""Lowering of ``contract`` (matmul or einsum) and of fused attention (one SDPA call)."""
+"""FxEmitter of ``contract`` (matmul or einsum) and of fused attention (one SDPA call)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from typing import Any
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 
-from ncdl.compiler.fx_lower import Lowering, Value
+from ncdl.compiler.fx.lower import FxEmitter, FxValue
 
 
 def _operand(
-    lw: Lowering, v: Value, batch: list[str], first: list[str], second: list[str], name: str, flatten_first: bool = True
+    lw: FxEmitter,
+    v: FxValue,
+    batch: list[str],
+    first: list[str],
+    second: list[str],
+    name: str,
+    flatten_first: bool = True,
 ) -> fx.Node:
     """``v`` as ``batch + [prod first] + [prod second]``, moving data only if needed.
 
@@ -33,7 +38,7 @@ def _operand(
     return x
 
 
-def contract(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+def contract(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     (a, aa), (b, ba) = ins
     over, name = list(data["attrs"]["over"]), data["name"]
     batch = [ax for ax in aa if ax in ba and ax not in over]
@@ -53,7 +58,7 @@ def contract(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
     return lw.finish(z, batch + m + n, data)
 
 
-def _einsum(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
+def _einsum(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     letters: dict[str, str] = {}
     for _, axes in ins:
         for ax in axes:
@@ -61,16 +66,3 @@ def _einsum(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
     spec = ",".join("".join(letters[ax] for ax in axes) for _, axes in ins)
     spec += "->" + "".join(letters[ax] for ax in data["axes"])
     return lw.call(torch.einsum, spec, *(x for x, _ in ins), name=data["name"])
-
-
-def attention(lw: Lowering, data: dict[str, Any], ins: list[Value]) -> fx.Node:
-    """One ``F.scaled_dot_product_attention`` for a chain marked by the attention pass."""
-    f = data["fused"]
-    name = data["name"]
-    vals = {key: (lw.values[f[key]], lw.g.nodes[f[key]]["axes"]) for key in ("q", "k", "v")}
-    batch, length, key, head, value = f["batch"], f["query"], f["key"], f["head"], f["value"]
-    q = lw.permute(*vals["q"], batch + [length, head], f"{name}_q")
-    k = lw.permute(*vals["k"], batch + [key, head], f"{name}_k")
-    v = lw.permute(*vals["v"], batch + [key, value], f"{name}_v")
-    y = lw.call(F.scaled_dot_product_attention, q, k, v, is_causal=f["causal"], scale=f["scale"], name=name)
-    return lw.finish(y, batch + [length, value], data)

@@ -1,8 +1,8 @@
-"""The ONNX graph builder that the ONNX lowering writes into.
+"""The emitter behind :func:`ncdl.compiler.onnx.lower_onnx` (the twin of :mod:`ncdl.compiler.fx.lower`).
 
-An :class:`Emitter` collects ONNX nodes and initializers for one IR graph and
+An :class:`OnnxEmitter` collects ONNX nodes and initializers for one IR graph and
 tracks, for every tensor it makes, the axes of its physical layout (a
-:class:`Value`). It owns the layout helpers every op lowering shares: permute
+:class:`OnnxValue`). It owns the layout helpers every op lowering shares: permute
 to an axis order, align for broadcasting, reshape to new axes, and the run-time
 shape arithmetic for free axes (read from the graph inputs through
 ``g.graph["bindings"]``, folded to constants wherever a size is fixed).
@@ -11,7 +11,7 @@ shape arithmetic for free axes (read from the graph inputs through
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ncdl.compiler.onnx_weights import WeightSource
+from ncdl.compiler.onnx.weights import WeightSource
+from ncdl.compiler.pipeline import REDUCE_AXES_INPUT_OPSET
 from ncdl.ir.sizes import Floor, Size
 
 #: ONNX element types of the IR's dtypes.
@@ -28,7 +29,7 @@ ONNX_DTYPES = {"float32": onnx.TensorProto.FLOAT, "int64": onnx.TensorProto.INT6
 NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "bool": np.bool_}
 
 #: An entry of a target shape: an axis name, a constant, or a symbolic size.
-Dim = str | int | Size
+ShapeEntry = str | int | Size
 
 
 def find_spec(data: dict[str, Any], key: str, buffers: bool = False) -> dict[str, Any] | None:
@@ -41,11 +42,11 @@ def find_spec(data: dict[str, Any], key: str, buffers: bool = False) -> dict[str
 
 def hint(data: dict[str, Any]) -> str:
     """A readable tensor name for an IR node's result."""
-    return data.get("name") or data["op"]
+    return data["name"] or data["op"]
 
 
 @dataclass(frozen=True)
-class Value:
+class OnnxValue:
     """An ONNX tensor name with its layout (axis names, outermost first) and dtype.
 
     Intermediate tensors may carry labels that are not in the axis table
@@ -62,7 +63,11 @@ class Value:
         return len(self.axes)
 
 
-class Emitter:
+#: A lowering table entry: ``rule(emitter, node data, inputs) -> value`` (inputs in port order).
+Rule = Callable[["OnnxEmitter", dict[str, Any], list[OnnxValue]], OnnxValue]
+
+
+class OnnxEmitter:
     """Builds the node list and initializers of one ONNX graph from an IR graph."""
 
     def __init__(self, g: nx.MultiDiGraph, opset: int) -> None:
@@ -72,14 +77,14 @@ class Emitter:
         self.nodes: list[onnx.NodeProto] = []
         # arrays, not TensorProtos: lower_onnx writes each into the finished model once (no proto copies)
         self.initializers: dict[str, np.ndarray] = {}
-        self.values: dict[str, Value] = {}  # IR node id -> its lowered tensor
+        self.values: dict[str, OnnxValue] = {}  # IR node id -> its lowered tensor
         self._taken: set[str] = set()
         self._consts: dict[tuple[Any, ...], str] = {}
         self._sizes: dict[Size, str] = {}
         self._node_prefix = ""
         self.weights: WeightSource | None = None
         self.memo: dict[tuple[Any, ...], str] = {}  # tensors several lowerings share (masks, transposes)
-        self._reshaped: dict[str, Value] = {}  # Reshape output -> the tensor it reshapes
+        self._reshaped: dict[str, OnnxValue] = {}  # Reshape output -> the tensor it reshapes
         self._label_sizes: dict[str, Size] = {"<1>": Size.const(1)}  # labels outside the axis table
 
     # names -----------------------------------------------------------------
@@ -141,7 +146,7 @@ class Emitter:
     # reductions differ across opsets: axes became an input in opset 18
     def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: bool, hint: str = "") -> str:
         """``ReduceSum/Mean/Max`` over ``axes`` in the current opset's form."""
-        if op_type == "ReduceSum" or self.opset >= 18:
+        if op_type == "ReduceSum" or self.opset >= REDUCE_AXES_INPUT_OPSET:
             return self.op(op_type, [x, self.ints(axes)], hint, keepdims=int(keepdims))
         return self.op(op_type, [x], hint, axes=list(axes), keepdims=int(keepdims))
 
@@ -201,7 +206,7 @@ class Emitter:
             self.memo[key] = self.op("Squeeze", [self.size(size), self.ints([0])], "n")
         return self.memo[key]
 
-    def dim_size(self, dim: Dim) -> Size | None:
+    def dim_size(self, dim: ShapeEntry) -> Size | None:
         """The symbolic size of a shape entry (None for a label outside the axis table)."""
         if isinstance(dim, Size):
             return dim
@@ -209,14 +214,14 @@ class Emitter:
             return Size.const(dim)
         return self.axes[dim].size if dim in self.axes else self._label_sizes.get(dim)
 
-    def same_size(self, dim: Dim, label: str) -> bool:
+    def same_size(self, dim: ShapeEntry, label: str) -> bool:
         """Whether shape entry ``dim`` provably equals the size of a tensor dim labelled ``label``."""
         if dim == label:
             return True
         a, b = self.dim_size(dim), self.dim_size(label)
         return a is not None and b is not None and a == b
 
-    def shape_vec(self, dims: Sequence[Dim], srcs: Sequence[Value], *, reshape: bool = True) -> str:
+    def shape_vec(self, dims: Sequence[ShapeEntry], srcs: Sequence[OnnxValue], *, reshape: bool = True) -> str:
         """A 1-D int64 shape tensor for ``dims``.
 
         Fixed sizes are constants. For ``Reshape`` (``reshape=True``) an axis
@@ -256,14 +261,14 @@ class Emitter:
         return pieces[0] if len(pieces) == 1 else self.op("Concat", pieces, "shape", axis=0)
 
     @staticmethod
-    def _find(dim: Dim, srcs: Sequence[Value]) -> tuple[Value, int] | None:
+    def _find(dim: ShapeEntry, srcs: Sequence[OnnxValue]) -> tuple[OnnxValue, int] | None:
         if isinstance(dim, str):
             for src in srcs:
                 if dim in src.axes:
                     return src, src.axes.index(dim)
         return None
 
-    def _runtime_dim(self, dim: Dim, srcs: Sequence[Value]) -> str:
+    def _runtime_dim(self, dim: ShapeEntry, srcs: Sequence[OnnxValue]) -> str:
         found = self._find(dim, srcs)
         if found is not None:
             src, i = found
@@ -274,7 +279,7 @@ class Emitter:
         return self.size(size)
 
     # layout ------------------------------------------------------------------
-    def permute(self, x: Value, order: Sequence[str], hint: str = "") -> Value:
+    def permute(self, x: OnnxValue, order: Sequence[str], hint: str = "") -> OnnxValue:
         """``x`` with its axes in ``order`` (a Transpose only when the order differs)."""
         order = tuple(order)
         if order == x.axes:
@@ -283,9 +288,9 @@ class Emitter:
         key = ("transpose", x.name, *perm)
         if key not in self.memo:
             self.memo[key] = self.op("Transpose", [x.name], hint or "t", perm=perm)
-        return Value(self.memo[key], order, x.dtype)
+        return OnnxValue(self.memo[key], order, x.dtype)
 
-    def align(self, x: Value, target: Sequence[str], hint: str = "") -> Value:
+    def align(self, x: OnnxValue, target: Sequence[str], hint: str = "") -> OnnxValue:
         """``x`` permuted and unsqueezed so that it broadcasts against layout ``target``.
 
         Axes missing from ``x`` before its first axis are left to numpy-style
@@ -303,9 +308,11 @@ class Emitter:
         labels = list(target[first:])
         for i in missing:
             labels[i] = "<1>"
-        return Value(self.op("Unsqueeze", [x.name, self.ints(missing)], hint or "u"), tuple(labels), x.dtype)
+        return OnnxValue(self.op("Unsqueeze", [x.name, self.ints(missing)], hint or "u"), tuple(labels), x.dtype)
 
-    def reshape(self, x: Value, dims: Sequence[Dim], labels: Sequence[str] | None = None, hint: str = "") -> Value:
+    def reshape(
+        self, x: OnnxValue, dims: Sequence[ShapeEntry], labels: Sequence[str] | None = None, hint: str = ""
+    ) -> OnnxValue:
         """``x`` reshaped to ``dims`` (no op when the layout already matches)."""
         labels = tuple(labels if labels is not None else [str(d) for d in dims])
         if labels == x.axes:
@@ -313,9 +320,9 @@ class Emitter:
         # a reshape of a reshape reads the original tensor (the middle one may then be dead)
         x = self._reshaped.get(x.name, x)
         if len(dims) == x.rank and all(self.same_size(d, a) for d, a in zip(dims, x.axes, strict=True)):
-            return Value(x.name, labels, x.dtype)
+            return OnnxValue(x.name, labels, x.dtype)
         shape = self.shape_vec(dims, [x])
-        out = Value(self.op("Reshape", [x.name, shape], hint or "r"), labels, x.dtype)
+        out = OnnxValue(self.op("Reshape", [x.name, shape], hint or "r"), labels, x.dtype)
         self._reshaped[out.name] = x
         return out
 
@@ -332,13 +339,13 @@ class Emitter:
         self.nodes = kept[::-1]
         self.initializers = {k: v for k, v in self.initializers.items() if k in live}
 
-    def cast(self, x: Value, dtype: str) -> Value:
+    def cast(self, x: OnnxValue, dtype: str) -> OnnxValue:
         """``x`` converted to ``dtype`` (no op when it already is)."""
         if x.dtype == dtype:
             return x
-        return Value(self.op("Cast", [x.name], "cast", to=ONNX_DTYPES[dtype]), x.axes, dtype)
+        return OnnxValue(self.op("Cast", [x.name], "cast", to=ONNX_DTYPES[dtype]), x.axes, dtype)
 
-    def group(self, axes: Sequence[str]) -> tuple[Dim, str]:
+    def group(self, axes: Sequence[str]) -> tuple[ShapeEntry, str]:
         """The shape entry and label of ``axes`` merged into one dim (``1`` when empty)."""
         if len(axes) == 1:
             return axes[0], axes[0]

@@ -1,0 +1,205 @@
+"""The torch lowering table: how each IR op becomes torch calls in a ``torch.fx`` graph.
+
+The twin of :mod:`ncdl.compiler.onnx.table`. Every rule has the signature ``rule(lw, data, ins) -> fx.Node``: ``lw`` is
+the :class:`~ncdl.compiler.fx.lower.FxEmitter`, ``data`` the IR node's
+attributes and ``ins`` its inputs as ``(fx node, axes)`` pairs. A rule emits
+the torch call for the box, plus permutes and reshapes only where the layout
+demands them. :data:`RULES` maps every op of :data:`ncdl.ir.OPS` to its rule
+and :data:`FUSED` every fused chain to its one; the rules for wiring and
+arithmetic live here, learned ops in :mod:`ncdl.compiler.fx.learned`,
+contractions in :mod:`ncdl.compiler.fx.contract`, fused attention in
+:mod:`ncdl.compiler.fx.attention`, convolution, pooling and upsampling in
+:mod:`ncdl.compiler.fx.spatial`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from ncdl.compiler.fx import learned, runtime, spatial
+from ncdl.compiler.fx.attention import attention
+from ncdl.compiler.fx.contract import contract
+from ncdl.compiler.fx.lower import FxEmitter, FxValue, Rule
+
+
+# signature and wiring ---------------------------------------------------------
+def _input(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    return lw.placeholders[data["attrs"]["name"]]
+
+
+def _output(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    return lw.permute(x, axes, data["axes"], data["name"])
+
+
+def _rename(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    return ins[0][0]
+
+
+def _transpose(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    return lw.permute(x, axes, [axes[i] for i in data["attrs"]["perm"]], data["name"])
+
+
+def _select(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    return lw.method("select", x, axes.index(a["axis"]), a["index"], name=data["name"])
+
+
+def _split(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    sizes = lw.view_sizes(a["into"], ins)
+    return lw.method("unflatten", x, axes.index(a["axis"]), tuple(sizes), name=data["name"])
+
+
+def _merge(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a, out = data["attrs"], data["axes"]
+    at = out.index(a["into"])
+    grouped = out[:at] + list(a["axes"]) + out[at + 1 :]
+    x = lw.permute(x, axes, grouped, f"{data['name']}_t")
+    return lw.method("flatten", x, at, at + len(a["axes"]) - 1, name=data["name"])
+
+
+def _concat(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    a, out, name = data["attrs"], data["axes"], data["name"]
+    parts = []
+    for (x, axes), own in zip(ins, a["axes"], strict=True):
+        renamed = [a["into"] if ax == own else ax for ax in axes]
+        part = lw.align((x, renamed), out, f"{name}_in")
+        missing = [ax for ax in out if ax not in renamed]
+        if missing:
+            others = [
+                (v, [a["into"] if ax == o else ax for ax in axs]) for (v, axs), o in zip(ins, a["axes"], strict=True)
+            ]
+            sizes = [-1 if ax in renamed else lw.size(ax, others) for ax in out]
+            part = lw.method("expand", part, *sizes, name=f"{name}_in")
+        parts.append(part)
+    return lw.call(torch.cat, parts, dim=out.index(a["into"]), name=name)
+
+
+# arithmetic -------------------------------------------------------------------
+def _binary(fn: Callable[[Any, Any], Any]) -> Rule:
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+        a, out, name = data["attrs"], data["axes"], data["name"]
+        args = [lw.align(v, out, f"{name}_in") for v in ins]
+        if len(args) == 1:
+            const = a["const"]
+            args = [const, args[0]] if a["const_left"] else [args[0], const]
+        return lw.call(fn, *args, name=name)
+
+    return rule
+
+
+def _unary(fn: Callable[..., Any], **kwargs: Any) -> Rule:
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+        ((x, axes),) = ins
+        return lw.finish(lw.call(fn, x, name=data["name"], **kwargs), axes, data)
+
+    return rule
+
+
+def _relu(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """``torch.relu``, or ``torch.relu_`` where ``passes/inplace_relu.py`` allows it."""
+    ((x, axes),) = ins
+    fn = torch.relu_ if data.get("inplace") else torch.relu
+    return lw.finish(lw.call(fn, x, name=data["name"]), axes, data)
+
+
+def _gelu(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    approximate = data["attrs"]["approximate"]
+    kwargs = {"approximate": approximate} if approximate != "none" else {}
+    return lw.finish(lw.call(F.gelu, x, name=data["name"], **kwargs), axes, data)
+
+
+def _softmax(fn: Callable[..., Any]) -> Rule:
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+        ((x, axes),) = ins
+        y = lw.call(fn, x, dim=axes.index(data["attrs"]["axis"]), name=data["name"])
+        return lw.finish(y, axes, data)
+
+    return rule
+
+
+def _reduce(fn: Callable[..., Any]) -> Rule:
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+        ((x, axes),) = ins
+        over = data["attrs"]["axes"]
+        dims = tuple(axes.index(ax) for ax in over)
+        if not dims:
+            return x
+        y = lw.call(fn, x, dim=dims[0] if len(dims) == 1 else dims, name=data["name"])
+        return lw.finish(y, [ax for ax in axes if ax not in over], data)
+
+    return rule
+
+
+def _causal(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    y = lw.call(runtime.causal_fill, x, axes.index(a["query"]), axes.index(a["key"]), name=data["name"])
+    return lw.finish(y, axes, data)
+
+
+def _dropout(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    y = lw.call(F.dropout, x, data["attrs"]["p"], training=lw.attr("training"), name=data["name"])
+    return lw.finish(y, axes, data)
+
+
+#: THE torch lowering table: one rule per op of :data:`ncdl.ir.OPS`.
+RULES: dict[str, Rule] = {
+    "input": _input,
+    "output": _output,
+    "param": learned.param,
+    "linear": learned.linear,
+    "embed": learned.embed,
+    "layernorm": learned.norm,
+    "rmsnorm": learned.norm,
+    "batchnorm": learned.batchnorm,
+    "conv": spatial.conv,
+    "contract": contract,
+    "add": _binary(operator.add),
+    "sub": _binary(operator.sub),
+    "mul": _binary(operator.mul),
+    "div": _binary(operator.truediv),
+    "pow": _binary(operator.pow),
+    "neg": _unary(operator.neg),
+    "relu": _relu,
+    "gelu": _gelu,
+    "silu": _unary(F.silu),
+    "tanh": _unary(torch.tanh),
+    "sigmoid": _unary(torch.sigmoid),
+    "exp": _unary(torch.exp),
+    "log": _unary(torch.log),
+    "sqrt": _unary(torch.sqrt),
+    "abs": _unary(torch.abs),
+    "softmax": _softmax(F.softmax),
+    "logsoftmax": _softmax(F.log_softmax),
+    "dropout": _dropout,
+    "causal": _causal,
+    "sum": _reduce(torch.sum),
+    "mean": _reduce(torch.mean),
+    "max": _reduce(torch.amax),
+    "rename": _rename,
+    "transpose": _transpose,
+    "split": _split,
+    "merge": _merge,
+    "concat": _concat,
+    "select": _select,
+    "maxpool": spatial.pool("max"),
+    "avgpool": spatial.pool("avg"),
+    "upsample": spatial.upsample,
+}
+
+#: The lowering of each fused chain, by the ``kind`` of its ``fused`` mark (see :mod:`ncdl.compiler.pipeline`).
+FUSED: dict[str, Rule] = {"attention": attention}
