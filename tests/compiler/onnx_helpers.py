@@ -1,8 +1,10 @@
-"""Helpers for the ONNX backend tests: build small IR graphs, export, run in onnxruntime."""
+"""Helpers for the ONNX backend tests: export, run in onnxruntime, inspect the graph.
+
+Graphs are built with :class:`irbuild.IRBuilder`, the one IR builder of the backend tests.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import networkx as nx
@@ -11,100 +13,7 @@ import onnx
 import onnxruntime as ort
 
 from ncdl.compiler.onnx import lower_onnx
-from ncdl.ir import Axis, add_node, all_buffers, all_params, new_graph, verify
-from ncdl.ir.sizes import Size
-
-SHA = "0123456789abcdef" * 4
-
-
-class Net:
-    """A tiny IR builder: axes, inputs, ops (with their params), outputs."""
-
-    def __init__(self, model: str = "M") -> None:
-        self.g = new_graph(model)
-        self.g.graph["source"] = {"file": "test.ncd", "sha256": SHA}
-
-    def axis(
-        self, name: str, size: int | Size | None = None, *, bound: int | None = None, alias: str | None = None
-    ) -> str:
-        """Declare a sized (int / Size), free (None) or alias axis."""
-        if alias is not None:
-            axis = self.g.graph["axes"][alias]
-            value, bound = axis.size, axis.bound
-        else:
-            value = Size.symbol(name) if size is None else Size.of(size)
-        self.g.graph["axes"][name] = Axis(name, value, bound)
-        return name
-
-    def axes(self, *free: str, **sized: int | Size) -> None:
-        """Declare free axes (positional) and sized ones (keywords) at once."""
-        for name in free:
-            self.axis(name)
-        for name, size in sized.items():
-            self.axis(name, size)
-
-    def input(self, name: str, axes: list[str], dtype: str = "float32") -> str:
-        node = add_node(self.g, "input", [], axes, name=name, dtype=dtype, attrs={"name": name, "of": None})
-        self.g.graph["inputs"].append(node)
-        for dim, axis in enumerate(axes):
-            size = self.g.graph["axes"][axis].size
-            for root in size.symbols():
-                if size == Size.symbol(root):
-                    self.g.graph["bindings"].setdefault(root, [node, dim])
-        return node
-
-    def op(
-        self,
-        op: str,
-        inputs: list[str],
-        layout: list[str],
-        /,
-        *,
-        dtype: str = "float32",
-        scope: str = "",
-        params: Any = None,
-        buffers: Any = None,
-        **attrs: Any,
-    ) -> str:
-        return add_node(
-            self.g, op, inputs, layout, dtype=dtype, attrs=attrs, scope=scope, params=params, buffers=buffers
-        )
-
-    def output(self, src: str, name: str = "y", axes: list[str] | None = None) -> str:
-        node = add_node(
-            self.g,
-            "output",
-            [src],
-            axes or self.g.nodes[src]["axes"],
-            name=name,
-            attrs={"name": name},
-            dtype=self.g.nodes[src]["dtype"],
-        )
-        self.g.graph["outputs"].append(node)
-        return node
-
-    def stored(self, axis: str) -> int:
-        """The stored (fixed or bound) size of an axis."""
-        a = self.g.graph["axes"][axis]
-        return a.fixed if a.fixed is not None else a.bound
-
-    def graph(self) -> nx.MultiDiGraph:
-        verify(self.g)
-        return self.g
-
-
-def spec(
-    scope: str,
-    key: str,
-    axes: list[str],
-    shape: list[int],
-    init: dict[str, Any] | None = None,
-    tied_to: str | None = None,
-) -> dict[str, Any]:
-    """A Param dict as the checker writes it."""
-    fan_in = math.prod(shape[1:]) or 1
-    init = init or {"kind": "uniform", "low": -1 / math.sqrt(fan_in), "high": 1 / math.sqrt(fan_in)}
-    return {"key": key, "name": f"{scope}.{key}", "axes": axes, "shape": shape, "init": init, "tied_to": tied_to}
+from ncdl.ir import all_buffers, all_params
 
 
 def random_weights(g: nx.MultiDiGraph, seed: int = 1) -> dict[str, np.ndarray]:

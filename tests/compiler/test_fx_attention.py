@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fx_compare import assert_matches
-from fx_irbuild import IRBuilder
+from irbuild import IRBuilder
 
 from ncdl.compiler.fx import lower_fx
 from ncdl.compiler.passes.attention import fuse_attention
@@ -46,12 +46,12 @@ def _attention(
     ids = {"q": q, "k": k, "v": v}
     s = ids["s"] = b.op("contract", [q, k], ["batch", "heads", "seq", "key"], name="s", over=["head"])
     if scale_op == "div":
-        s = ids["scaled"] = b.op("div", [s], b.axes(s), name="s", const=math.sqrt(4), const_left=False)
+        s = ids["scaled"] = b.op("div", [s], b.axes_of(s), name="s", const=math.sqrt(4), const_left=False)
     elif scale_op == "mul":
-        s = ids["scaled"] = b.op("mul", [s], b.axes(s), name="s", const=0.5, const_left=True)
+        s = ids["scaled"] = b.op("mul", [s], b.axes_of(s), name="s", const=0.5, const_left=True)
     if causal:
-        s = ids["masked"] = b.op("causal", [s], b.axes(s), name="s", query="seq", key="key")
-    p = ids["p"] = b.op("softmax", [s], b.axes(s), name="p", axis="key")
+        s = ids["masked"] = b.op("causal", [s], b.axes_of(s), name="s", query="seq", key="key")
+    p = ids["p"] = b.op("softmax", [s], b.axes_of(s), name="p", axis="key")
     o = ids["o"] = b.op("contract", [p, v], ["batch", "heads", "seq", value_axis], name="o", over=["key"])
     y = b.linear(o, ["heads", value_axis], ["model"], scope="out", name="y")
     b.output(y)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from fx_irbuild import IRBuilder
+from irbuild import IRBuilder
 
 from ncdl.compiler.fx import InputShapeError, lower_fx
 
@@ -18,7 +18,7 @@ def _block() -> IRBuilder:
     b.axis("seq", bound=16)
     b.axis("key", alias="seq")
     x = b.input("x", ["batch", "seq", "model"])
-    h = b.op("layernorm", [x], b.axes(x), name="h", scope="ln", axes=["model"], eps=1e-5, affine=False, bias=False)
+    h = b.op("layernorm", [x], b.axes_of(x), name="h", scope="ln", axes=["model"], eps=1e-5, affine=False, bias=False)
     q = b.linear(h, ["model"], ["heads", "head"], scope="q", bias=False, name="q")
     k = b.op(
         "rename",
@@ -35,12 +35,12 @@ def _block() -> IRBuilder:
         map={"seq": "key"},
     )
     s = b.op("contract", [q, k], ["batch", "heads", "seq", "key"], name="s", over=["head"])
-    s = b.op("div", [s], b.axes(s), name="s", const=math.sqrt(4), const_left=False)
-    s = b.op("causal", [s], b.axes(s), name="s", query="seq", key="key")
-    p = b.op("softmax", [s], b.axes(s), name="p", axis="key")
+    s = b.op("div", [s], b.axes_of(s), name="s", const=math.sqrt(4), const_left=False)
+    s = b.op("causal", [s], b.axes_of(s), name="s", query="seq", key="key")
+    p = b.op("softmax", [s], b.axes_of(s), name="p", axis="key")
     o = b.op("contract", [p, v], ["batch", "heads", "seq", "head"], name="o", over=["key"])
     y = b.linear(o, ["heads", "head"], ["model"], scope="out", name="y")
-    b.output(b.op("add", [x, y], b.axes(x), name="y"))
+    b.output(b.op("add", [x, y], b.axes_of(x), name="y"))
     return b
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from fx_irbuild import IRBuilder
+from irbuild import IRBuilder
 
 from ncdl.compiler.fx import lower_fx
 
@@ -23,9 +23,9 @@ def _model() -> nx.MultiDiGraph:
     b.axis("model", 4)
     b.axis("hidden", 8)
     x = b.input("x", ["batch", "seq", "model"])
-    h = b.op("layernorm", [x], b.axes(x), name="h", axes=["model"], eps=1e-5, affine=False, bias=False)
+    h = b.op("layernorm", [x], b.axes_of(x), name="h", axes=["model"], eps=1e-5, affine=False, bias=False)
     h = b.linear(h, ["model"], ["hidden"], scope="up", name="h")
-    h = b.op("relu", [h], b.axes(h), name="h")
+    h = b.op("relu", [h], b.axes_of(h), name="h")
     b.output(b.linear(h, ["hidden"], ["model"], scope="down", name="y"))
     return b.graph()
 

@@ -8,7 +8,7 @@ import io
 import pytest
 import torch
 import torch.nn.functional as F
-from fx_irbuild import IRBuilder, param
+from irbuild import IRBuilder, param
 
 from ncdl.compiler.fx import InputShapeError, lower_fx
 
@@ -21,9 +21,9 @@ def _mlp() -> IRBuilder:
     b.axis("hidden", 16)
     x = b.input("x", ["batch", "seq", "model"])
     h = b.linear(x, ["model"], ["hidden"], scope="blocks.0.mlp.up", name="h")
-    h = b.op("gelu", [h], b.axes(h), name="h", approximate="none")
+    h = b.op("gelu", [h], b.axes_of(h), name="h", approximate="none")
     y = b.linear(h, ["hidden"], ["model"], scope="blocks.0.mlp.down", name="y")
-    b.output(b.op("add", [x, y], b.axes(x), name="y"))
+    b.output(b.op("add", [x, y], b.axes_of(x), name="y"))
     return b
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fx_compare import assert_matches
-from fx_irbuild import IRBuilder, param
+from irbuild import IRBuilder, param
 
 from ncdl.compiler.fx import lower_fx
 
@@ -108,7 +108,7 @@ def test_layernorm_over_two_axes_without_affine() -> None:
     b = _builder()
     b.axis("heads", 2)
     x = b.input("x", ["batch", "heads", "seq", "model"])
-    b.output(b.op("layernorm", [x], b.axes(x), axes=["heads", "model"], eps=1e-6, affine=False, bias=False))
+    b.output(b.op("layernorm", [x], b.axes_of(x), axes=["heads", "model"], eps=1e-6, affine=False, bias=False))
 
     def ref(p, x):
         return F.layer_norm(x.permute(0, 2, 1, 3), (2, 6), eps=1e-6).permute(0, 2, 1, 3)
@@ -120,7 +120,7 @@ def test_rmsnorm() -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
     w = param("rms", "weight", ["model"], [6], {"kind": "normal", "mean": 1.0, "std": 0.5})
-    b.output(b.op("rmsnorm", [x], b.axes(x), scope="rms", params=[w], axes=["model"], eps=1e-6, affine=True))
+    b.output(b.op("rmsnorm", [x], b.axes_of(x), scope="rms", params=[w], axes=["model"], eps=1e-6, affine=True))
     _run(b, lambda p, x: F.rms_norm(x, (6,), p["rms.weight"], 1e-6), _x)
 
 
@@ -217,7 +217,7 @@ def test_add_aligns_axes_by_name(case: str) -> None:
 def test_binary_with_constant(op, const, left, fn) -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op(op, [x], b.axes(x), const=const, const_left=left))
+    b.output(b.op(op, [x], b.axes_of(x), const=const, const_left=left))
     _run(b, lambda p, x: fn(x), _x)
 
 
@@ -225,7 +225,7 @@ def test_binary_with_constant(op, const, left, fn) -> None:
 def test_binary_of_two_tensors(op: str) -> None:
     b = _builder()
     x, y = b.input("x", ["batch", "seq", "model"]), b.input("y", ["batch", "seq", "model"])
-    b.output(b.op(op, [x, y], b.axes(x)))
+    b.output(b.op(op, [x, y], b.axes_of(x)))
     fn = {"sub": torch.sub, "mul": torch.mul, "div": torch.div}[op]
     _run(b, lambda p, x, y: fn(x, y), lambda n, s: (torch.randn(n, s, 6), torch.rand(n, s, 6) + 0.5))
 
@@ -249,7 +249,7 @@ def test_unary(op: str) -> None:
     fn, attrs = UNARY[op]
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op(op, [x], b.axes(x), **attrs))
+    b.output(b.op(op, [x], b.axes_of(x), **attrs))
     positive = op in ("log", "sqrt")
     _run(b, lambda p, x: fn(x), lambda n, s: (torch.rand(n, s, 6) + 0.5,) if positive else _x(n, s))
 
@@ -257,7 +257,7 @@ def test_unary(op: str) -> None:
 def test_gelu_tanh() -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op("gelu", [x], b.axes(x), approximate="tanh"))
+    b.output(b.op("gelu", [x], b.axes_of(x), approximate="tanh"))
     _run(b, lambda p, x: F.gelu(x, approximate="tanh"), _x)
 
 
@@ -265,7 +265,7 @@ def test_gelu_tanh() -> None:
 def test_softmax_over_a_named_axis(op, fn) -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op(op, [x], b.axes(x), axis="seq"))
+    b.output(b.op(op, [x], b.axes_of(x), axis="seq"))
     _run(b, lambda p, x: fn(x, dim=1), _x)
 
 
@@ -300,7 +300,7 @@ def test_causal(layout: list[str]) -> None:
 def test_reductions(op, axes, fn) -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op(op, [x], [a for a in b.axes(x) if a not in axes], axes=axes))
+    b.output(b.op(op, [x], [a for a in b.axes_of(x) if a not in axes], axes=axes))
     _run(b, lambda p, x: fn(x), _x)
 
 
@@ -350,7 +350,7 @@ def test_concat_broadcasts_a_missing_axis() -> None:
 def test_dropout_respects_train_and_eval() -> None:
     b = _builder()
     x = b.input("x", ["batch", "seq", "model"])
-    b.output(b.op("dropout", [x], b.axes(x), p=0.5))
+    b.output(b.op("dropout", [x], b.axes_of(x), p=0.5))
     gm = lower_fx(b.graph())
     x = torch.randn(4, 8, 6)
     torch.manual_seed(0)

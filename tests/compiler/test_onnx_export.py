@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx_helpers import SHA, Net, on_data, op_types, session, spec
+from irbuild import SHA, IRBuilder, param
+from onnx_helpers import on_data, op_types, session
 
 import ncdl
 from ncdl.compiler.fx import lower_fx
@@ -76,7 +77,7 @@ def test_opsets_17_and_23_compute_the_same(gpt: ncdl.Program) -> None:
 
 
 def test_signature_names_order_and_named_dims() -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "y", c=3)
     n.axis("seq", bound=8)
     n.axis("key", alias="seq")
@@ -125,12 +126,12 @@ def test_bfloat16_weights_are_exported_as_float32(gpt: ncdl.Program) -> None:
 
 
 def test_tied_parameters_share_one_initializer() -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", vocab=7, model=4)
     tokens = n.input("tokens", ["batch"], dtype="int64")
-    emb_w = spec("emb", "weight", ["vocab", "model"], [7, 4], {"kind": "normal", "mean": 0.0, "std": 1.0})
+    emb_w = param("emb", "weight", ["vocab", "model"], [7, 4], {"kind": "normal", "mean": 0.0, "std": 1.0})
     x = n.op("embed", [tokens], ["batch", "model"], scope="emb", params=[emb_w], vocab="vocab", out=["model"])
-    tied = spec("head", "weight", ["vocab", "model"], [7, 4], tied_to="emb.weight")
+    tied = param("head", "weight", ["vocab", "model"], [7, 4], tied_to="emb.weight")
     logits = n.op(
         "linear",
         [x],
@@ -151,12 +152,12 @@ def test_tied_parameters_share_one_initializer() -> None:
 
 
 def test_fresh_weights_follow_each_init_and_the_seed() -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", a=64, b=32)
     x = n.input("x", ["batch", "a"])
     params = [
-        spec("u", "weight", ["b", "a"], [32, 64], {"kind": "uniform", "low": -0.125, "high": 0.125}),
-        spec("u", "bias", ["b"], [32], {"kind": "ones"}),
+        param("u", "weight", ["b", "a"], [32, 64], {"kind": "uniform", "low": -0.125, "high": 0.125}),
+        param("u", "bias", ["b"], [32], {"kind": "ones"}),
     ]
     h = n.op("linear", [x], ["batch", "b"], scope="u", params=params, **{"in": ["a"], "out": ["b"], "bias": True})
     p = n.op(
@@ -164,7 +165,7 @@ def test_fresh_weights_follow_each_init_and_the_seed() -> None:
         [],
         ["b"],
         scope="p",
-        params=[spec("p", "weight", ["b"], [32], {"kind": "normal", "mean": 3.0, "std": 0.01})],
+        params=[param("p", "weight", ["b"], [32], {"kind": "normal", "mean": 3.0, "std": 0.01})],
     )
     n.output(n.op("add", [h, p], ["batch", "b"], const=None, const_left=False))
     g = n.graph()
@@ -209,7 +210,7 @@ def test_metadata_carries_source_axes_and_parameters(gpt: ncdl.Program) -> None:
 
 
 def test_hand_built_graph_metadata_uses_its_source() -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes(d=2)
     n.output(n.op("relu", [n.input("x", ["d"])], ["d"]))
     meta = {p.key: p.value for p in lower_onnx(n.graph()).metadata_props}

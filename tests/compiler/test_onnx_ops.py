@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx_helpers import Net, export_run, random_weights, spec
+from irbuild import IRBuilder, param
+from onnx_helpers import export_run, random_weights
 
 from ncdl.ir.sizes import Size
 
@@ -43,12 +44,12 @@ def close(got: np.ndarray, want: torch.Tensor) -> None:
 
 # learned ----------------------------------------------------------------------------
 def test_linear_over_grouped_non_adjacent_axes(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", heads=2, head=3, model=5, k=2)
     x = n.input("x", ["batch", "heads", "seq", "head"])
     params = [
-        spec("o", "weight", ["model", "k", "heads", "head"], [5, 2, 2, 3]),
-        spec("o", "bias", ["model", "k"], [5, 2]),
+        param("o", "weight", ["model", "k", "heads", "head"], [5, 2, 2, 3]),
+        param("o", "bias", ["model", "k"], [5, 2]),
     ]
     y = n.op(
         "linear",
@@ -68,7 +69,7 @@ def test_linear_over_grouped_non_adjacent_axes(opset: int) -> None:
 
 
 def test_linear_on_a_matrix_uses_gemm_without_bias(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", model=4, hidden=6)
     x = n.input("x", ["model", "batch"])
     y = n.op(
@@ -76,7 +77,7 @@ def test_linear_on_a_matrix_uses_gemm_without_bias(opset: int) -> None:
         [x],
         ["batch", "hidden"],
         scope="fc",
-        params=[spec("fc", "weight", ["hidden", "model"], [6, 4])],
+        params=[param("fc", "weight", ["hidden", "model"], [6, 4])],
         **{"in": ["model"], "out": ["hidden"], "bias": False},
     )
     n.output(y)
@@ -87,10 +88,10 @@ def test_linear_on_a_matrix_uses_gemm_without_bias(opset: int) -> None:
 
 
 def test_embed_gathers_rows(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", vocab=11, model=4)
     x = n.input("tokens", ["batch", "seq"], dtype="int64")
-    params = [spec("emb", "weight", ["vocab", "model"], [11, 4], {"kind": "normal", "mean": 0.0, "std": 1.0})]
+    params = [param("emb", "weight", ["vocab", "model"], [11, 4], {"kind": "normal", "mean": 0.0, "std": 1.0})]
     y = n.op("embed", [x], ["batch", "seq", "model"], scope="emb", params=params, vocab="vocab", out=["model"])
     n.output(y)
     g = n.graph()
@@ -101,11 +102,11 @@ def test_embed_gathers_rows(opset: int) -> None:
 
 
 def test_param_is_sliced_to_the_run_time_size_of_a_bounded_axis(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axis("seq", bound=16)
     n.axes(model=4)
     x = n.input("x", ["seq", "model"])
-    p = n.op("param", [], ["seq", "model"], scope="pos", params=[spec("pos", "weight", ["seq", "model"], [16, 4])])
+    p = n.op("param", [], ["seq", "model"], scope="pos", params=[param("pos", "weight", ["seq", "model"], [16, 4])])
     n.output(n.op("add", [x, p], ["seq", "model"]))
     g = n.graph()
     w = random_weights(g)
@@ -116,10 +117,10 @@ def test_param_is_sliced_to_the_run_time_size_of_a_bounded_axis(opset: int) -> N
 
 @pytest.mark.parametrize("layout", [["batch", "seq", "model"], ["batch", "model", "seq"]])
 def test_layernorm(opset: int, layout: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", model=6)
     x = n.input("x", layout)
-    params = [spec("ln", "weight", ["model"], [6]), spec("ln", "bias", ["model"], [6])]
+    params = [param("ln", "weight", ["model"], [6]), param("ln", "bias", ["model"], [6])]
     n.output(
         n.op("layernorm", [x], layout, scope="ln", params=params, axes=["model"], eps=1e-5, affine=True, bias=True)
     )
@@ -133,7 +134,7 @@ def test_layernorm(opset: int, layout: list[str]) -> None:
 
 
 def test_layernorm_over_two_axes_without_affine(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", a=3, b=4)
     x = n.input("x", ["batch", "b", "a"])
     n.output(n.op("layernorm", [x], ["batch", "b", "a"], axes=["a", "b"], eps=1e-5, affine=False, bias=False))
@@ -143,10 +144,10 @@ def test_layernorm_over_two_axes_without_affine(opset: int) -> None:
 
 
 def test_layernorm_weight_follows_its_own_axis_order(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", a=3, b=4)
     x = n.input("x", ["batch", "b", "a"])
-    params = [spec("ln", "weight", ["a", "b"], [3, 4]), spec("ln", "bias", ["a", "b"], [3, 4])]
+    params = [param("ln", "weight", ["a", "b"], [3, 4]), param("ln", "bias", ["a", "b"], [3, 4])]
     n.output(
         n.op(
             "layernorm",
@@ -169,7 +170,7 @@ def test_layernorm_weight_follows_its_own_axis_order(opset: int) -> None:
 
 @pytest.mark.parametrize("layout", [["batch", "model"], ["model", "batch"]])
 def test_rmsnorm(opset: int, layout: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", model=6)
     x = n.input("x", layout)
     n.output(
@@ -178,7 +179,7 @@ def test_rmsnorm(opset: int, layout: list[str]) -> None:
             [x],
             layout,
             scope="rn",
-            params=[spec("rn", "weight", ["model"], [6])],
+            params=[param("rn", "weight", ["model"], [6])],
             axes=["model"],
             eps=1e-6,
             affine=True,
@@ -193,18 +194,21 @@ def test_rmsnorm(opset: int, layout: list[str]) -> None:
 
 
 def batchnorm_specs(scope: str, c: str, size: int) -> tuple[list[dict], list[dict]]:
-    params = [spec(scope, "weight", [c], [size], {"kind": "ones"}), spec(scope, "bias", [c], [size], {"kind": "zeros"})]
+    params = [
+        param(scope, "weight", [c], [size], {"kind": "ones"}),
+        param(scope, "bias", [c], [size], {"kind": "zeros"}),
+    ]
     buffers = [
-        spec(scope, "running_mean", [c], [size], {"kind": "zeros"}),
-        spec(scope, "running_var", [c], [size], {"kind": "ones"}),
-        {**spec(scope, "num_batches_tracked", [], [], {"kind": "zeros"})},
+        param(scope, "running_mean", [c], [size], {"kind": "zeros"}),
+        param(scope, "running_var", [c], [size], {"kind": "ones"}),
+        {**param(scope, "num_batches_tracked", [], [], {"kind": "zeros"})},
     ]
     return params, buffers
 
 
 @pytest.mark.parametrize("layout", [["batch", "c", "y", "x"], ["batch", "y", "c"]])
 def test_batchnorm_in_inference_mode(opset: int, layout: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "y", c=3, x=4)
     inp = n.input("inp", layout)
     params, buffers = batchnorm_specs("bn", "c", 3)
@@ -227,13 +231,13 @@ def conv_out(size: Size, k: int, s: int, p: int, d: int = 1) -> Size:
 
 
 def test_conv2d_with_free_spatial_axes_stride_padding_groups(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "y", "x", cin=4, cout=6)
     n.axes(y2=conv_out(Size.symbol("y"), 3, 2, 1), x2=conv_out(Size.symbol("x"), 3, 2, 1))
     inp = n.input("img", ["batch", "cin", "y", "x"])
     params = [
-        spec("conv", "weight", ["cout", "cin", "<kernel y>", "<kernel x>"], [6, 2, 3, 3]),
-        spec("conv", "bias", ["cout"], [6]),
+        param("conv", "weight", ["cout", "cin", "<kernel y>", "<kernel x>"], [6, 2, 3, 3]),
+        param("conv", "bias", ["cout"], [6]),
     ]
     attrs = dict(
         spatial=[["y", "y2"], ["x", "x2"]],
@@ -266,10 +270,10 @@ def test_conv2d_with_free_spatial_axes_stride_padding_groups(opset: int) -> None
 
 
 def test_conv1d_channels_last_with_two_passing_axes(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "time", "len", cin=3, cout=2, len2=conv_out(Size.symbol("len"), 3, 1, 0, 2))
     inp = n.input("s", ["batch", "len", "time", "cin"])
-    params = [spec("c", "weight", ["cout", "cin", "<kernel len>"], [2, 3, 3])]
+    params = [param("c", "weight", ["cout", "cin", "<kernel len>"], [2, 3, 3])]
     attrs = dict(
         spatial=[["len", "len2"]],
         kernel=[3],
@@ -302,12 +306,12 @@ def test_conv1d_channels_last_with_two_passing_axes(opset: int) -> None:
 
 
 def test_transposed_conv2d_without_passing_axes(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes(cin=4, cout=2, y=5, x=4, y2=10, x2=8)
     inp = n.input("img", ["cin", "y", "x"])
     params = [
-        spec("up", "weight", ["cin", "cout", "<kernel y>", "<kernel x>"], [4, 2, 2, 2]),
-        spec("up", "bias", ["cout"], [2]),
+        param("up", "weight", ["cin", "cout", "<kernel y>", "<kernel x>"], [4, 2, 2, 2]),
+        param("up", "bias", ["cout"], [2]),
     ]
     attrs = dict(
         spatial=[["y", "y2"], ["x", "x2"]],
@@ -331,10 +335,10 @@ def test_transposed_conv2d_without_passing_axes(opset: int) -> None:
 
 
 def test_transposed_conv1d_with_output_padding(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "len", cin=2, cout=3, len2=(Size.symbol("len") - 1) * 2 - 2 + 3 + 1)
     inp = n.input("s", ["batch", "cin", "len"])
-    params = [spec("up", "weight", ["cin", "cout", "<kernel len>"], [2, 3, 3])]
+    params = [param("up", "weight", ["cin", "cout", "<kernel len>"], [2, 3, 3])]
     attrs = dict(
         spatial=[["len", "len2"]],
         kernel=[3],
@@ -361,7 +365,7 @@ def test_transposed_conv1d_with_output_padding(opset: int) -> None:
 
 @pytest.mark.parametrize("lead", [["batch", "c"], ["c"], ["batch", "c", "d"], []])
 def test_maxpool_with_any_number_of_passing_axes(opset: int, lead: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "y", c=3, d=2, y2=conv_out(Size.symbol("y"), 3, 2, 1), x=6, x2=3)
     inp = n.input("img", lead + ["y", "x"])
     n.output(
@@ -386,7 +390,7 @@ def test_maxpool_with_any_number_of_passing_axes(opset: int, lead: list[str]) ->
 
 @pytest.mark.parametrize("include", [True, False])
 def test_avgpool_channels_last(opset: int, include: bool) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", c=3, len=8, len2=4)
     inp = n.input("s", ["batch", "len", "c"])
     n.output(
@@ -410,7 +414,7 @@ def test_avgpool_channels_last(opset: int, include: bool) -> None:
 @pytest.mark.parametrize("mode", ["nearest", "linear"])
 @pytest.mark.parametrize("dims", [1, 2])
 def test_upsample(opset: int, mode: str, dims: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "y", c=2, x=3, y2=2 * Size.symbol("y"), x2=6)
     spatial = [["y", "y2"], ["x", "x2"]][:dims]
     lead = ["batch", "c"] if dims == 2 else ["batch", "c", "x"]
@@ -427,7 +431,7 @@ def test_upsample(opset: int, mode: str, dims: int) -> None:
 
 # contraction and attention ------------------------------------------------------------------
 def test_contract_as_batched_matmul(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", head=4)
     n.axis("key", alias="seq")
     q = n.input("q", ["batch", "seq", "head"])
@@ -440,7 +444,7 @@ def test_contract_as_batched_matmul(opset: int) -> None:
 
 
 def test_contract_groups_several_axes(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("b", m1=2, m2=3, k1=2, k2=4, n1=5)
     a = n.input("a", ["k1", "m1", "b", "k2", "m2"])
     bb = n.input("bb", ["n1", "k2", "b", "k1"])
@@ -451,7 +455,7 @@ def test_contract_groups_several_axes(opset: int) -> None:
 
 
 def test_contract_to_a_scalar_per_batch(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", d=5)
     a = n.input("a", ["batch", "d"])
     b = n.input("b", ["d", "batch"])
@@ -462,7 +466,7 @@ def test_contract_to_a_scalar_per_batch(opset: int) -> None:
 
 
 def test_contract_over_nothing_is_an_outer_product(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", i=3, j=2)
     a = n.input("a", ["i", "batch"])
     b = n.input("b", ["batch", "j"])
@@ -475,7 +479,7 @@ def test_contract_over_nothing_is_an_outer_product(opset: int) -> None:
 # elementwise ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
 def test_binary_ops_align_axes_by_name(opset: int, op: str) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", model=3)
     a = n.input("a", ["batch", "seq", "model"])
     b = n.input("b", ["model", "seq"])
@@ -488,7 +492,7 @@ def test_binary_ops_align_axes_by_name(opset: int, op: str) -> None:
 
 
 def test_binary_ops_broadcast_both_ways(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes(i=3, j=4)
     a = n.input("a", ["i"])
     b = n.input("b", ["j"])
@@ -512,7 +516,7 @@ def test_binary_ops_broadcast_both_ways(opset: int) -> None:
     ],
 )
 def test_binary_ops_with_a_constant(opset: int, op: str, const: float, left: bool, fn) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", d=3)
     x = n.input("x", ["batch", "d"])
     n.output(n.op(op, [x], ["batch", "d"], const=const, const_left=left))
@@ -522,7 +526,7 @@ def test_binary_ops_with_a_constant(opset: int, op: str, const: float, left: boo
 
 
 def test_int_input_divided_becomes_float(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axis("n", 4)
     x = n.input("x", ["n"], dtype="int64")
     n.output(n.op("div", [x], ["n"], const=2.0, const_left=False))
@@ -547,7 +551,7 @@ def test_int_input_divided_becomes_float(opset: int) -> None:
     ],
 )
 def test_unary_ops(opset: int, op: str, fn, positive: bool) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", d=5)
     x = n.input("x", ["batch", "d"])
     attrs = {"p": 0.5} if op == "dropout" else {}
@@ -560,7 +564,7 @@ def test_unary_ops(opset: int, op: str, fn, positive: bool) -> None:
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu(opset: int, approximate: str) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axis("d", 7)
     x = n.input("x", ["d"])
     n.output(n.op("gelu", [x], ["d"], approximate=approximate))
@@ -570,7 +574,7 @@ def test_gelu(opset: int, approximate: str) -> None:
 
 @pytest.mark.parametrize("op", ["softmax", "logsoftmax"])
 def test_softmax_along_a_middle_axis(opset: int, op: str) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "key", d=3)
     x = n.input("x", ["batch", "key", "d"])
     n.output(n.op(op, [x], ["batch", "key", "d"], axis="key"))
@@ -581,7 +585,7 @@ def test_softmax_along_a_middle_axis(opset: int, op: str) -> None:
 
 @pytest.mark.parametrize("layout", [["batch", "seq", "key"], ["key", "batch", "seq"]])
 def test_causal_masks_future_keys(opset: int, layout: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch")
     n.axis("seq", bound=8)
     n.axis("key", alias="seq")
@@ -598,7 +602,7 @@ def test_causal_masks_future_keys(opset: int, layout: list[str]) -> None:
 
 
 def test_causal_with_fewer_queries_than_keys(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes(q=2, k=4)
     x = n.input("x", ["q", "k"])
     n.output(n.op("causal", [x], ["q", "k"], query="q", key="k"))
@@ -610,7 +614,7 @@ def test_causal_with_fewer_queries_than_keys(opset: int) -> None:
 # reductions and wiring -------------------------------------------------------------------------
 @pytest.mark.parametrize(("op", "fn"), [("sum", torch.sum), ("mean", torch.mean), ("max", torch.amax)])
 def test_reductions(opset: int, op: str, fn) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", a=3, b=4)
     x = n.input("x", ["a", "batch", "b"])
     n.output(n.op(op, [x], ["batch"], axes=["b", "a"]))
@@ -619,7 +623,7 @@ def test_reductions(opset: int, op: str, fn) -> None:
 
 
 def test_rename_and_transpose(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", d=3)
     n.axis("key", alias="seq")
     x = n.input("x", ["batch", "seq", "d"])
@@ -630,7 +634,7 @@ def test_rename_and_transpose(opset: int) -> None:
 
 
 def test_split_and_merge_with_free_axes(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", model=6, heads=2, head=3, flat=6 * Size.symbol("seq"))
     x = n.input("x", ["batch", "seq", "model"])
     s = n.op("split", [x], ["batch", "seq", "heads", "head"], axis="model", into=["heads", "head"])
@@ -643,7 +647,7 @@ def test_split_and_merge_with_free_axes(opset: int) -> None:
 
 
 def test_concat_broadcasts_inputs_lacking_an_axis(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", a=2, b=3, c=5)
     x = n.input("x", ["batch", "seq", "a"])
     y = n.input("y", ["b", "seq"])
@@ -656,7 +660,7 @@ def test_concat_broadcasts_inputs_lacking_an_axis(opset: int) -> None:
 
 
 def test_select_removes_an_axis(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", d=3)
     x = n.input("x", ["batch", "seq", "d"])
     n.output(n.op("select", [x], ["batch", "d"], axis="seq", index=-1))
@@ -665,7 +669,7 @@ def test_select_removes_an_axis(opset: int) -> None:
 
 
 def test_output_is_transposed_to_its_declared_order(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", d=3)
     x = n.input("x", ["batch", "d"])
     n.output(n.op("relu", [x], ["batch", "d"]), axes=["d", "batch"])
@@ -681,7 +685,7 @@ def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale
 
 
 def test_attention_chain_matches_reference(opset: int) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", heads=2, head=4)
     n.axis("seq", bound=16)
     n.axis("key", alias="seq")
@@ -702,7 +706,7 @@ def test_attention_chain_matches_reference(opset: int) -> None:
 
 @pytest.mark.parametrize("batch_axes", [[], ["batch"], ["batch", "heads", "extra"]])
 def test_attention_with_any_number_of_batch_axes(opset: int, batch_axes: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", "seq", "key", heads=2, extra=3, head=4, hv=5)
     q = n.input("q", batch_axes + ["seq", "head"])
     k = n.input("k", batch_axes + ["key", "head"])
@@ -722,7 +726,7 @@ def test_attention_with_any_number_of_batch_axes(opset: int, batch_axes: list[st
 
 @pytest.mark.parametrize("outer", [["batch"], []])
 def test_attention_on_the_layout_linear_produces(opset: int, outer: list[str]) -> None:
-    n = Net()
+    n = IRBuilder()
     n.axes("batch", heads=2, group=3, head=4)
     n.axis("seq", bound=16)
     n.axis("key", alias="seq")
@@ -756,7 +760,7 @@ def test_attention_in_any_input_layout_matches_einsum(data: st.DataObject) -> No
     v_axes = data.draw(st.permutations(["b", "h", "k", "d"]))
     out_axes = data.draw(st.permutations(["b", "h", "s", "d"]))
     causal = data.draw(st.booleans())
-    n = Net()
+    n = IRBuilder()
     n.axes(**LAYOUT_AXES)
     q, k, v = (n.input(name, axes) for name, axes in (("q", q_axes), ("k", k_axes), ("v", v_axes)))
     shared = [a for a in q_axes if a in ("b", "h")]
@@ -785,7 +789,7 @@ def test_contract_in_any_layout_matches_einsum(data: st.DataObject) -> None:
     a_axes = data.draw(st.permutations(["b", "s", "d", "h"]))
     b_axes = data.draw(st.permutations(["b", "k", "d", "h"]))
     over = data.draw(st.sampled_from([["d"], ["d", "h"], []]))
-    n = Net()
+    n = IRBuilder()
     n.axes(**LAYOUT_AXES)
     a, b = n.input("a", a_axes), n.input("b", b_axes)
     shared = [x for x in a_axes if x in b_axes and x not in over]
