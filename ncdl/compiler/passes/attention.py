@@ -50,7 +50,7 @@ def match_attention(g: nx.MultiDiGraph, node: str) -> tuple[dict[str, Any], list
     scales and at most one ``causal``, in any order.
     """
     data = g.nodes[node]
-    if data["op"] != "contract" or len(data["attrs"].get("over", [])) != 1:
+    if data["op"] != "contract" or len(data["attrs"]["over"]) != 1:
         return None
     key = data["attrs"]["over"][0]
     srcs = node_inputs(g, node)
@@ -58,7 +58,7 @@ def match_attention(g: nx.MultiDiGraph, node: str) -> tuple[dict[str, Any], list
     if len(srcs) != 2 or probs_port is None:
         return None
     p_id, v_id = srcs[probs_port], srcs[1 - probs_port]
-    if g.nodes[p_id]["attrs"].get("axis") != key or not _single_use(g, p_id) or p_id == v_id:
+    if g.nodes[p_id]["attrs"]["axis"] != key or not _single_use(g, p_id) or p_id == v_id:
         return None
     inner = [p_id]
     scale, causal = 1.0, None
@@ -72,14 +72,14 @@ def match_attention(g: nx.MultiDiGraph, node: str) -> tuple[dict[str, Any], list
                 return None
             causal = cd["attrs"]
         else:
-            const = cd["attrs"].get("const")
-            if const is None or len(node_inputs(g, cur)) != 1 or (cd["op"] == "div" and cd["attrs"].get("const_left")):
+            const = cd["attrs"]["const"]
+            if const is None or len(node_inputs(g, cur)) != 1 or (cd["op"] == "div" and cd["attrs"]["const_left"]):
                 return None
             scale = scale / float(const) if cd["op"] == "div" else scale * float(const)
         inner.append(cur)
         cur = node_inputs(g, cur)[0]
     sd = g.nodes[cur]
-    if sd["op"] != "contract" or len(sd["attrs"].get("over", [])) != 1 or not _single_use(g, cur):
+    if sd["op"] != "contract" or len(sd["attrs"]["over"]) != 1 or not _single_use(g, cur):
         return None
     inner.append(cur)
     head = sd["attrs"]["over"][0]
@@ -95,7 +95,7 @@ def match_attention(g: nx.MultiDiGraph, node: str) -> tuple[dict[str, Any], list
         return None
     if set(va) != set(batch) | {key, value[0]} or value[0] == query[0] or query[0] == key:
         return None
-    if causal is not None and (causal.get("query"), causal.get("key")) != (query[0], key):
+    if causal is not None and (causal["query"], causal["key"]) != (query[0], key):
         return None
     if any(g.nodes[n]["dtype"] != "float32" for n in (q_id, k_id, v_id)):
         return None

@@ -29,7 +29,7 @@ def mark_inplace_relu(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         producer = g.nodes[src]
         if producer["op"] not in _FRESH or g.out_degree(src) != 1 or producer.get("fused_into"):
             continue
-        if producer["op"] == "add" and (producer["attrs"].get("const") is not None or g.in_degree(src) != 2):
+        if producer["op"] == "add" and (producer["attrs"]["const"] is not None or g.in_degree(src) != 2):
             continue
         out.nodes[node]["inplace"] = True
     return out

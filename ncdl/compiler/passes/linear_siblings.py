@@ -30,7 +30,7 @@ def fuse_sibling_linears(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
                 continue
             if any(p.get("tied_to") for p in data["params"]):
                 continue
-            key = (tuple(data["attrs"]["in"]), bool(data["attrs"].get("bias")))
+            key = (tuple(data["attrs"]["in"]), data["attrs"]["bias"])
             groups.setdefault(key, []).append(consumer)
         for members in groups.values():
             if len(members) < 2:
