@@ -2,7 +2,8 @@
 
 FLOPs follow ``torch.utils.flop_counter``'s convention, so a report can be
 checked against a measured forward pass: only the boxes that run as matrix
-products or convolutions count, and a multiply-add counts 2.
+products or convolutions count, and a multiply-add counts 2. Each op's rule
+is its registry entry's ``flops`` (:mod:`ncdl.ir.ops`); they are:
 
 * ``linear``: 2 x (every output element) x (the product of the ``in`` axes);
   the bias add is not counted (torch counts ``addmm`` as its ``mm``).
@@ -21,8 +22,9 @@ so to compare on a CPU register it for ``_scaled_dot_product_flash_attention_for
 (``FlopCounterMode(custom_mapping=...)``, as ``tests/compiler/test_stats.py`` does).
 
 Activation memory is the bytes of every box's output (4 per float32, 8 per
-int64 element), excluding the model's inputs and outputs, parameter boxes and
-``rename`` (a relabelling that moves no data): what a forward pass allocates
+int64 element) whose registry entry has ``activation`` set: every box but the
+model's inputs and outputs, parameter boxes and ``rename`` (a relabelling that
+moves no data): what a forward pass allocates
 and, in training, what autograd may keep for the backward pass.
 
 Sizes stay symbolic in every free axis the caller does not give: a figure is
@@ -42,14 +44,12 @@ from typing import Any
 
 import networkx as nx
 
-from ncdl.ir import topological
+from ncdl.ir import OPS, topological
+from ncdl.ir.ops import Cost
 from ncdl.ir.sizes import Floor, Size
 
 #: Bytes per element of each IR dtype.
 DTYPE_BYTES = {"float32": 4, "int64": 8}
-
-#: Boxes whose output is not an activation (see module doc).
-_NOT_ACTIVATIONS = frozenset({"input", "output", "param", "rename"})
 
 
 def stats(g: nx.MultiDiGraph, axis_sizes: dict[str, int]) -> dict[str, Any]:
@@ -172,31 +172,14 @@ def format_stats(result: dict[str, Any]) -> str:
 
 
 def _flops(g: nx.MultiDiGraph, node: str, size: Any) -> Size:
+    """The node's forward FLOPs by its op's rule in the registry (``OpDef.flops``)."""
     data = g.nodes[node]
-    op, attrs = data["op"], data["attrs"]
-    if op == "linear":
-        return 2 * _prod(size(a) for a in data["axes"]) * _prod(size(a) for a in attrs["in"])
-    if op == "contract":
-        if not attrs["over"]:
-            return Size.const(0)
-        wires: dict[str, None] = {}
-        for src, _, _edge in g.in_edges(node, data=True):
-            wires.update(dict.fromkeys(g.nodes[src]["axes"]))
-        return 2 * _prod(size(a) for a in wires)
-    if op == "conv":
-        kernel = _count(attrs["kernel"])
-        groups = int(attrs.get("groups", 1))
-        if attrs.get("transposed"):
-            (src,) = (s for s, _, _ in g.in_edges(node, data=True))
-            elements = _prod(size(a) for a in g.nodes[src]["axes"])
-            return 2 * elements * kernel * size(attrs["out"]).exact_div(groups)
-        elements = _prod(size(a) for a in data["axes"])
-        return 2 * elements * kernel * size(attrs["in"]).exact_div(groups)
-    return Size.const(0)
+    inputs = [g.nodes[src]["axes"] for src, _ in g.in_edges(node)]
+    return OPS[data["op"]].flops(Cost(data["attrs"], data["axes"], inputs, size))
 
 
 def _activation_bytes(data: dict[str, Any], size: Any) -> Size:
-    if data["op"] in _NOT_ACTIVATIONS:
+    if not OPS[data["op"]].activation:
         return Size.const(0)
     return DTYPE_BYTES[data["dtype"]] * _prod(size(a) for a in data["axes"])
 
