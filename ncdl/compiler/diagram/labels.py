@@ -8,7 +8,8 @@ wrapper, which the graphviz package passes through unquoted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -16,17 +17,7 @@ import networkx as nx
 
 from ncdl.compiler.diagram.fold import Box, Frame
 from ncdl.compiler.diagram.style import ERROR, UNKNOWN, size_text
-
-SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "pow": "^", "neg": "−"}
-TITLES = {
-    "layernorm": "LayerNorm",
-    "rmsnorm": "RMSNorm",
-    "batchnorm": "BatchNorm",
-    "sum": "Σ",
-    "mean": "mean",
-    "max": "max",
-    "contract": "Σ",
-}
+from ncdl.ir import OPS
 
 
 def html(text: str) -> str:
@@ -65,56 +56,116 @@ def _const(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else escape(str(value))
 
 
-def _detail(node: dict[str, Any], colours: dict[str, str]) -> tuple[str, str]:
-    """(title, detail) of an op box."""
-    op, a = node.get("op", "?"), node.get("attrs") or {}
-    if op in SYMBOLS:
-        sym = SYMBOLS[op]
-        const = a.get("const")
-        if const is None:
-            return sym, ""
-        return (f"{_const(const)} {sym}" if a.get("const_left") else f"{sym} {_const(const)}"), ""
-    if op == "linear":
-        return ("L₊" if a.get("bias") else "L"), f"{axes(a.get('in', []), colours)} → {axes(a.get('out', []), colours)}"
-    if op == "embed":
-        return "E", f"{axis(a.get('vocab', '?'), colours)} → {axes(a.get('out', []), colours)}"
-    if op == "param":
-        return "param", axes(node.get("axes", []), colours)
-    if op in ("layernorm", "rmsnorm", "sum", "mean", "max", "contract"):
-        return TITLES[op], axes(a.get("over", a.get("axes", [])), colours)
-    if op == "batchnorm":
-        return TITLES[op], axis(a.get("axis", "?"), colours)
-    if op in ("softmax", "logsoftmax", "select"):
-        extra = f" = {a['index']}" if op == "select" else ""
-        return op, axis(a.get("axis", "?"), colours) + extra
-    if op == "causal":
-        return "causal", axes([a.get("query", "?"), a.get("key", "?")], colours, ", ")
-    if op == "rename":
-        return "rename", ", ".join(f"{axis(k, colours)} → {axis(v, colours)}" for k, v in a.get("map", {}).items())
-    if op == "split":
-        return "split", f"{axis(a.get('axis', '?'), colours)} → {axes(a.get('into', []), colours)}"
-    if op == "merge":
-        return "merge", f"{axes(a.get('axes', []), colours)} → {axis(a.get('into', '?'), colours)}"
-    if op == "concat":
-        return "concat", f"{axes(a.get('axes', []), colours, ' | ')} → {axis(a.get('into', '?'), colours)}"
-    if op == "transpose":
-        return "transpose", axes(node.get("axes", []), colours)
-    if op == "dropout":
-        return "dropout", f"p={_const(a.get('p', '?'))}"
-    if op == "conv":
-        title = "Conv" + ("ᵀ" if a.get("transposed") else "")
-        spatial = ", ".join(f"{axis(i, colours)}→{axis(o, colours)}" for i, o in a.get("spatial", []))
-        kernel = "×".join(str(k) for k in a.get("kernel", []))
-        stride = "×".join(str(s) for s in a.get("stride", []))
-        return (
-            title,
-            f"{axis(a.get('in', '?'), colours)} → {axis(a.get('out', '?'), colours)} · {spatial}<BR/>{small(f'kernel {kernel} stride {stride}')}",
-        )
-    if op in ("maxpool", "avgpool", "upsample"):
-        spatial = ", ".join(f"{axis(i, colours)}→{axis(o, colours)}" for i, o in a.get("spatial", []))
-        sizes = a.get("kernel", a.get("scale", []))
-        return op, f"{spatial} {small('×'.join(str(k) for k in sizes))}"
-    return op, ""
+def _pairs(pairs: list[list[str]], colours: dict[str, str]) -> str:
+    return ", ".join(f"{axis(i, colours)}→{axis(o, colours)}" for i, o in pairs)
+
+
+Detail = Callable[[dict[str, Any], dict[str, Any], dict[str, str]], str]
+"""The words after a box's title: (node, its attrs, axis colours) -> HTML-like text."""
+
+
+def _no_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
+    return ""
+
+
+def _port_label(node: dict[str, Any], colours: dict[str, str]) -> str:
+    a = node["attrs"]
+    name = escape(str(a["name"] or node.get("name", node["op"])))
+    of = a["of"] if "of" in a else None
+    return f"<B>{name}</B><BR/>{tensor_type(node['axes'], colours, node.get('dtype', ''), of)}"
+
+
+def _operator_label(node: dict[str, Any], colours: dict[str, str]) -> str:
+    sym, a = OPS[node["op"]].title, node["attrs"]
+    const = a["const"] if "const" in a else None
+    if const is None:
+        return sym
+    return f"{_const(const)} {sym}" if a["const_left"] else f"{sym} {_const(const)}"
+
+
+def _learned_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
+    if "vocab" in a:  # an embedding: index axis -> feature axes
+        return f"{axis(a['vocab'], colours)} → {axes(a['out'], colours)}"
+    if "in" in a:
+        return f"{axes(a['in'], colours)} → {axes(a['out'], colours)}"
+    return axes(node["axes"], colours)  # a parameter: its own axes
+
+
+def _norm_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
+    return axes(a["axes"], colours) if "axes" in a else axis(a["axis"], colours)
+
+
+def _conv_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
+    kernel = "×".join(str(k) for k in a["kernel"])
+    stride = "×".join(str(s) for s in a["stride"])
+    head = f"{axis(a['in'], colours)} → {axis(a['out'], colours)} · {_pairs(a['spatial'], colours)}"
+    return f"{head}<BR/>{small(f'kernel {kernel} stride {stride}')}"
+
+
+def _pool_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
+    window = a["kernel"] if "kernel" in a else a["scale"]  # pooling has a kernel, upsampling a scale
+    return f"{_pairs(a['spatial'], colours)} {small('×'.join(str(k) for k in window))}"
+
+
+#: The detail of each wiring op: what moves where.
+_WIRING_DETAILS: dict[str, Detail] = {
+    "rename": lambda n, a, c: ", ".join(f"{axis(k, c)} → {axis(v, c)}" for k, v in a["map"].items()),
+    "transpose": lambda n, a, c: axes(n["axes"], c),
+    "split": lambda n, a, c: f"{axis(a['axis'], c)} → {axes(a['into'], c)}",
+    "merge": lambda n, a, c: f"{axes(a['axes'], c)} → {axis(a['into'], c)}",
+    "concat": lambda n, a, c: f"{axes(a['axes'], c, ' | ')} → {axis(a['into'], c)}",
+    "select": lambda n, a, c: f"{axis(a['axis'], c)} = {a['index']}",
+}
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """How the diagram draws one glyph kind (a key of :data:`ncdl.ir.ops.GLYPHS`).
+
+    ``label``, when set, draws the whole label (ports and operators); otherwise
+    the label is the op's registry title (bold for a box with parameters) and
+    ``detail``. ``shape`` is ``"box"`` (always a box), ``"symbol"`` (always a
+    small ellipse) or ``"auto"`` (an ellipse when there is neither detail nor
+    parameters); ``attrs`` replace the computed shape attributes.
+    """
+
+    detail: Detail = _no_detail
+    shape: str = "auto"
+    label: Callable[[dict[str, Any], dict[str, str]], str] | None = None
+    attrs: dict[str, str] | None = None
+
+
+_PORT = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2f2f2", "color": "#888888"}
+_SYMBOL = {"shape": "ellipse", "margin": "0.05,0.02"}
+_LEARNED = {"shape": "box", "style": "bold", "penwidth": "2.5"}
+_PLAIN = {"shape": "box", "style": "rounded"}
+
+#: How to draw each glyph kind of the op registry.
+GLYPH_DRAWINGS: dict[str, Drawing] = {
+    "port": Drawing(label=_port_label, attrs=_PORT),
+    "learned": Drawing(_learned_detail),
+    "operator": Drawing(shape="symbol", label=_operator_label),
+    "function": Drawing(),
+    "softmax": Drawing(lambda n, a, c: axis(a["axis"], c)),
+    "cup": Drawing(lambda n, a, c: axes(a["over"], c), shape="box"),
+    "norm": Drawing(_norm_detail, shape="box"),
+    "reduce": Drawing(lambda n, a, c: axes(a["axes"], c), shape="box"),
+    "mask": Drawing(lambda n, a, c: axes([a["query"], a["key"]], c, ", ")),
+    "wiring": Drawing(lambda n, a, c: _WIRING_DETAILS[n["op"]](n, a, c)),
+    "conv": Drawing(_conv_detail),
+    "pool": Drawing(_pool_detail),
+    "dropout": Drawing(lambda n, a, c: f"p={_const(a['p'])}"),
+}
+
+
+def _title(node: dict[str, Any]) -> str:
+    """The op's registry title, marked for a transposed convolution (ᵀ) or a linear map with bias (₊)."""
+    op, a = OPS[node["op"]], node["attrs"]
+    if "transposed" in a and a["transposed"]:
+        return op.title + "ᵀ"
+    if op.glyph == "learned" and "bias" in a and a["bias"]:
+        return op.title + "₊"
+    return op.title
 
 
 def tensor_type(names: list[str], colours: dict[str, str], dtype: str = "float32", of: str | None = None) -> str:
@@ -137,24 +188,21 @@ def params_text(node: dict[str, Any]) -> str:
 
 
 def node_label(node: dict[str, Any], colours: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The label and shape attributes of one visible IR node."""
-    op = node.get("op", "?")
-    if op in ("input", "output"):
-        a = node.get("attrs") or {}
-        name = escape(str(a.get("name") or node.get("name", op)))
-        text = f"<B>{name}</B><BR/>{tensor_type(node.get('axes', []), colours, node.get('dtype', ''), a.get('of'))}"
-        return html(text), {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2f2f2", "color": "#888888"}
-    title, detail = _detail(node, colours)
+    """The label and shape attributes of one visible IR node, drawn by its op's glyph."""
+    drawing = GLYPH_DRAWINGS[OPS[node["op"]].glyph]
+    if drawing.label is not None:
+        return html(drawing.label(node, colours)), dict(drawing.attrs or _SYMBOL)
+    title, detail = _title(node), drawing.detail(node, node["attrs"], colours)
     learned = bool(node.get("params"))
-    if op in SYMBOLS or (op not in TITLES and not detail and not learned):
-        return html(escape(title) if op not in SYMBOLS else title), {"shape": "ellipse", "margin": "0.05,0.02"}
+    if drawing.shape == "symbol" or (drawing.shape == "auto" and not detail and not learned):
+        return html(escape(title)), dict(_SYMBOL)
     text = f"<B>{escape(title)}</B>" if learned else escape(title)
     if detail:
         text += f" {detail}"
     if learned:
         text += "<BR/>" + params_text(node)
-        return html(text), {"shape": "box", "style": "bold", "penwidth": "2.5"}
-    return html(text), {"shape": "box", "style": "rounded"}
+        return html(text), dict(_LEARNED)
+    return html(text), dict(_PLAIN)
 
 
 def box_label(box: Box) -> tuple[str, dict[str, str]]:

@@ -1,0 +1,45 @@
+"""Every glyph kind of the op registry has a drawing, and every op draws through it."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import pytest
+
+from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS, node_label
+from ncdl.ir.ops import GLYPHS, OPS, REQUIRED, Attr
+
+COLOURS = {"a": "#111111", "b": "#222222"}
+SAMPLE = {
+    "axis": "a",
+    "axis?": "b",
+    "axes": ["a"],
+    "pairs": [["a", "b"]],
+    "map": {"a": "b"},
+    "int": 2,
+    "ints": [3],
+    "float": 0.5,
+    "float?": None,
+    "bool": True,
+    "str": "x",
+}
+
+
+def _value(attr: Attr) -> Any:
+    return attr.default if attr.default is not REQUIRED else SAMPLE[attr.kind]
+
+
+def test_the_drawings_are_exactly_the_registry_glyphs() -> None:
+    assert set(GLYPH_DRAWINGS) == set(GLYPHS)
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_every_op_draws_with_its_title(op: str) -> None:
+    node = {"op": op, "attrs": {k: _value(a) for k, a in OPS[op].attrs.items()}, "axes": ["a", "b"], "params": []}
+    label, attrs = node_label(node, COLOURS)
+    assert OPS[op].glyph in GLYPHS
+    assert label.startswith("<") and label.endswith(">")
+    assert attrs["shape"] in ("box", "ellipse")
+    if OPS[op].glyph != "port":
+        assert escape(OPS[op].title) in label
