@@ -15,14 +15,18 @@ import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
+from ncdl.dsl.circuits import call_circuit
 from ncdl.dsl.diagnostics import NcdlError
-from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Elaborator
+from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Boxes, Elaborator
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
 from ncdl.dsl.names import check_names
-from ncdl.dsl.primitives import PRIMITIVES
+from ncdl.dsl.primitives import PRIMITIVES, binary, call_primitive, elementwise
 from ncdl.dsl.values import Env
 from ncdl.ir.sizes import Size
+
+#: The boxes a program may call: the primitive table and the circuit caller, handed to each elaborator.
+BOXES = Boxes(PRIMITIVES, call_primitive, binary, elementwise, call_circuit)
 
 
 def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> dict[str, nx.MultiDiGraph]:
@@ -40,7 +44,7 @@ def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...]
 
 def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[str, nx.MultiDiGraph]:
     modules, sources = load_modules(text, path, allow_paths)
-    scratch = Elaborator(None, {}, {}, set(), sources)
+    scratch = Elaborator(None, {}, {}, set(), sources, BOXES)
     axes, global_axes = _declare_axes(modules, scratch)
     circuits = _collect_circuits(modules, scratch)
     diagnostics = list(scratch.diagnostics)
@@ -50,7 +54,7 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[st
     for decl in root.circuits:
         if not decl.is_model or circuits.get(decl.name) is not decl:
             continue
-        el = Elaborator(decl, circuits, axes, global_axes, sources)
+        el = Elaborator(decl, circuits, axes, global_axes, sources, BOXES)
         g = el.elaborate_model()
         if not el.diagnostics:
             el.diagnostics += check_names(g, sources) + check_limits(g, sources)

@@ -9,14 +9,11 @@ call is an instance with its own scope path and its own weights, unless
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import did_you_mean, fmt_axes
+from ncdl.dsl.elaborate import MAX_RECURSION, Elaborator
 from ncdl.dsl.values import POISON, Env, Result, Value
-
-if TYPE_CHECKING:
-    from ncdl.dsl.elaborate import Elaborator
 
 
 def snake(name: str) -> str:
@@ -26,8 +23,6 @@ def snake(name: str) -> str:
 
 def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -> Result:
     """Inline one call of a circuit; return its result value."""
-    from ncdl.dsl.elaborate import MAX_RECURSION
-
     decl = el.circuits[call.func]
     if env.depth >= MAX_RECURSION:
         return el.error(

@@ -5,11 +5,18 @@ weights and scope path), ``repeat`` and ``if`` are unrolled at compile time,
 and every box's axes are inferred and checked. Every mistake becomes a
 diagnostic; elaboration carries on past it (with a poisoned value) so that
 independent mistakes are reported in one run.
+
+This module knows no box by name: the checker hands the elaborator the
+primitive table and the circuit caller (:class:`Boxes`), so that
+``primitives``, ``options`` and ``circuits`` may import this module and
+nothing here imports them (the front end's imports point one way).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
@@ -31,6 +38,22 @@ MAX_EXPR_DEPTH = 400
 _KIND = {"int64": "an integer", "float32": "a float", "int": "an integer", "float": "a float"}
 
 
+@dataclass(frozen=True)
+class Boxes:
+    """What a call may name, handed in by the checker (:func:`ncdl.dsl.check.check_source`).
+
+    ``primitives`` is the table of primitive boxes (name -> rule); ``call_primitive``,
+    ``binary`` (``a + b`` and the other infix operators) and ``elementwise``
+    (``-x``) apply them; ``call_circuit`` inlines a user circuit.
+    """
+
+    primitives: Mapping[str, Any]
+    call_primitive: Callable[[Elaborator, ast.Call, Env, str | None], Result]
+    binary: Callable[[Elaborator, ast.BinOp, Result, Result, Env], Result]
+    elementwise: Callable[[Elaborator, str, Value, Env, Span], Result]
+    call_circuit: Callable[[Elaborator, ast.Call, Env, str | None], Result]
+
+
 class Abort(Exception):
     """Stop elaborating this model (a limit was hit); diagnostics are recorded."""
 
@@ -45,8 +68,10 @@ class Elaborator:
         axes: dict[str, ir.Axis],
         global_axes: set[str],
         sources: dict[str, list[str]],
+        boxes: Boxes,
     ) -> None:
         self.model = model
+        self.boxes = boxes
         self.circuits = circuits
         self.global_axes = global_axes
         self.sources = sources
@@ -601,8 +626,6 @@ class Elaborator:
             self.expr_depth -= 1
 
     def _eval(self, e: ast.Expr, env: Env, assign: str | None) -> Result:
-        from ncdl.dsl import primitives
-
         if isinstance(e, ast.Number):
             if not math.isfinite(e.value):
                 return self.error("E128", "this number is too large for a float", e.span)
@@ -612,13 +635,13 @@ class Elaborator:
         if isinstance(e, ast.BinOp):
             left = self.eval(e.left, env)
             right = self.eval(e.right, env)
-            return primitives.binary(self, e, left, right, env)
+            return self.boxes.binary(self, e, left, right, env)
         if isinstance(e, ast.Neg):
             operand = self.eval(e.operand, env)
             if isinstance(operand, float):
                 return -operand
             if isinstance(operand, Value):
-                return primitives.elementwise(self, "neg", operand, env, e.span)
+                return self.boxes.elementwise(self, "neg", operand, env, e.span)
             return POISON
         if isinstance(e, ast.Call):
             return self.eval_call(e, env, assign)
@@ -641,9 +664,7 @@ class Elaborator:
                     e.span,
                 )
             return float(size)
-        from ncdl.dsl.primitives import PRIMITIVES
-
-        if e.name in PRIMITIVES or e.name in self.circuits:
+        if e.name in self.boxes.primitives or e.name in self.circuits:
             return self.error("E102", f"'{e.name}' is a box; call it: `{e.name}(...)`", e.span)
         hint = did_you_mean(e.name, list(env.values) + list(env.ints))
         if hint is None:
@@ -651,15 +672,11 @@ class Elaborator:
         return self.error("E102", f"unknown value '{e.name}'", e.span, hint)
 
     def eval_call(self, call: ast.Call, env: Env, assign: str | None) -> Result:
-        from ncdl.dsl import primitives
-
         if call.func in self.circuits:
-            from ncdl.dsl.circuits import call_circuit
-
-            return call_circuit(self, call, env, assign)
-        if call.func in primitives.PRIMITIVES:
-            return primitives.call_primitive(self, call, env, assign)
-        candidates = list(primitives.PRIMITIVES) + list(self.circuits)
+            return self.boxes.call_circuit(self, call, env, assign)
+        if call.func in self.boxes.primitives:
+            return self.boxes.call_primitive(self, call, env, assign)
+        candidates = list(self.boxes.primitives) + list(self.circuits)
         hint = did_you_mean(call.func, candidates) or "see docs/language.md for the primitive boxes"
         return self.error("E103", f"unknown box '{call.func}'", call.func_span, hint)
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import did_you_mean
+from ncdl.dsl.elaborate import Elaborator
 from ncdl.dsl.values import Env, Value
-
-if TYPE_CHECKING:
-    from ncdl.dsl.elaborate import Elaborator
 
 
 class BadOption(Exception):

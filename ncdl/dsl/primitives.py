@@ -12,16 +12,14 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Span, did_you_mean, fmt_axes
+from ncdl.dsl.elaborate import Elaborator
 from ncdl.dsl.options import BadOption, Opt, Options
 from ncdl.dsl.values import POISON, Env, Result, Value
 from ncdl.ir.sizes import Size
-
-if TYPE_CHECKING:
-    from ncdl.dsl.elaborate import Elaborator
 
 
 @dataclass
