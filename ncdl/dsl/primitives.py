@@ -17,7 +17,7 @@ from typing import Any
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Span, did_you_mean, fmt_axes
 from ncdl.dsl.elaborate import Elaborator
-from ncdl.dsl.options import BadOption, Opt, Options
+from ncdl.dsl.options import BadOption, Opt, Options, registry_opt
 from ncdl.dsl.values import POISON, Env, Result, Value
 from ncdl.ir.sizes import Size
 
@@ -644,20 +644,25 @@ def _upsample(b: Box) -> Value:
     return b.add("upsample", [x], others + outs, attrs=attrs)
 
 
-_EPS = {"eps": Opt("float", 1e-5), "affine": Opt("bool", True)}
 _CONV = {
     "kernel": Opt("ints"),
     "stride": Opt("ints", (1,)),
     "padding": Opt("padding", (0,)),
     "dilation": Opt("ints", (1,)),
-    "groups": Opt("int", 1),
-    "bias": Opt("bool", True),
+    "groups": registry_opt("conv", "groups"),
+    "bias": registry_opt("conv", "bias"),
 }
 _POOL = {"kernel": Opt("ints"), "stride": Opt("ints"), "padding": Opt("ints", (0,))}
 
+
+def _from_registry(op: str, *attrs: str) -> dict[str, Opt]:
+    """Options that set the given IR attributes of ``op``, defaults from the op registry."""
+    return {attr: registry_opt(op, attr) for attr in attrs}
+
+
 #: Every primitive box by name.
 PRIMITIVES: dict[str, Prim] = {
-    "linear": Prim(_linear, learned=True, options={"bias": Opt("bool", True)}),
+    "linear": Prim(_linear, learned=True, options=_from_registry("linear", "bias")),
     "embed": Prim(
         _embed, options={"init": Opt("init", {"kind": "normal", "mean": 0.0, "std": 1.0})}, learned=True, takes_int=True
     ),
@@ -667,10 +672,10 @@ PRIMITIVES: dict[str, Prim] = {
     "contract": Prim(_contract, arity=(2, 2), brackets="optional"),
     "softmax": Prim(_softmax("softmax")),
     "logsoftmax": Prim(_softmax("logsoftmax")),
-    "layernorm": Prim(_norm("layernorm"), learned=True, options={**_EPS, "bias": Opt("bool", True)}),
-    "rmsnorm": Prim(_norm("rmsnorm"), learned=True, options={"eps": Opt("float", 1e-6), "affine": Opt("bool", True)}),
-    "batchnorm": Prim(_batchnorm, learned=True, options={"eps": Opt("float", 1e-5), "momentum": Opt("float", 0.1)}),
-    "dropout": Prim(_dropout, brackets="none", options={"p": Opt("float", 0.1)}),
+    "layernorm": Prim(_norm("layernorm"), learned=True, options=_from_registry("layernorm", "eps", "affine", "bias")),
+    "rmsnorm": Prim(_norm("rmsnorm"), learned=True, options=_from_registry("rmsnorm", "eps", "affine")),
+    "batchnorm": Prim(_batchnorm, learned=True, options=_from_registry("batchnorm", "eps", "momentum")),
+    "dropout": Prim(_dropout, brackets="none", options=_from_registry("dropout", "p")),
     "causal": Prim(_causal),
     "sum": Prim(_reduce("sum")),
     "mean": Prim(_reduce("mean")),
@@ -679,20 +684,16 @@ PRIMITIVES: dict[str, Prim] = {
     "split": Prim(_split),
     "merge": Prim(_merge),
     "concat": Prim(_concat, arity=(2, None)),
-    "select": Prim(_select, options={"index": Opt("int", 0)}, takes_int=True),
+    "select": Prim(_select, options=_from_registry("select", "index"), takes_int=True),
     "conv": Prim(_conv(False), learned=True, options=_CONV),
     "conv_transpose": Prim(_conv(True), learned=True, options={**_CONV, "output_padding": Opt("ints", (0,))}),
     "maxpool": Prim(_pool("maxpool"), options=_POOL),
-    "avgpool": Prim(_pool("avgpool"), options={**_POOL, "count_include_pad": Opt("bool", True)}),
-    "upsample": Prim(
-        _upsample, options={"scale": Opt("ints", (2,)), "mode": Opt("str", "nearest", ("nearest", "linear"))}
-    ),
+    "avgpool": Prim(_pool("avgpool"), options={**_POOL, **_from_registry("avgpool", "count_include_pad")}),
+    "upsample": Prim(_upsample, options={"scale": Opt("ints", (2,)), **_from_registry("upsample", "mode")}),
 }
 for _op in ("relu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs"):
     PRIMITIVES[_op] = Prim(_unary(_op), brackets="none")
-PRIMITIVES["gelu"] = Prim(
-    _unary("gelu"), brackets="none", options={"approximate": Opt("str", "none", ("none", "tanh"))}
-)
+PRIMITIVES["gelu"] = Prim(_unary("gelu"), brackets="none", options=_from_registry("gelu", "approximate"))
 
 #: Functions that also work on plain numbers (``sqrt(head)``).
 SCALAR_FNS: dict[str, Callable[[float], float]] = {
