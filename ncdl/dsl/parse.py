@@ -1,8 +1,15 @@
-"""Text to syntax tree: the Lark LALR parser and the tree builder.
+"""Text to syntax tree: the grammar's LALR table, run by our driver, and the tree builder.
 
-The grammar lives in ``grammar.lark``. The builder runs inside the parser
-(Lark's inline transformer), so deep expressions never recurse in Python.
-Syntax errors become :class:`Diagnostic` objects pointing at the token.
+The grammar lives in ``grammar.lark``. Lark compiles it once into an LALR(1)
+parse table (``lark.Lark(..., parser="lalr")``, cached); Lark's own parser
+never runs. :mod:`ncdl.dsl.lalr` drives that table with its own lexer and
+calls the tree builder (:class:`_Builder`) at each reduction, so no parse
+tree is built and deep expressions never recurse in Python. Because the
+driver leans on Lark's internals (the table's layout, its tree-shaping
+options), ``pyproject.toml`` bounds Lark's version and
+``tests/dsl/test_parser_differential.py`` checks that it builds the same trees
+as Lark's own LALR parser on every bundled and documented program. Syntax
+errors become :class:`Diagnostic` objects pointing at the token.
 """
 
 from __future__ import annotations
