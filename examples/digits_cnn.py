@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from ncdl.progress import ProgressBar
 
 import ncdl
 from ncdl.files import save_onnx
 from ncdl.demo import settle_threads
-from ncdl.progress import ProgressBar
 from ncdl.runtime import Session
 
 HERE = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""Character-level training of the bundled GPT: helpers, the progress bar, and a short run that learns."""
+"""Character-level training of the bundled GPT: helpers, the progress display, and a short run that learns."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ncdl import architectures, data
-from ncdl.charlm import TrainConfig, Vocabulary, evaluate, lm_shape, sample, split, train, windows
-from ncdl.progress import ProgressBar
+from ncdl import architectures
+from ncdl.demo import data
+from ncdl.demo.charlm import Progress, TrainConfig, Vocabulary, evaluate, lm_shape, sample, split, train, windows
 
 
 def test_vocabulary_round_trip_and_unknown_character() -> None:
@@ -36,21 +36,37 @@ def test_lm_shape_recognises_the_gpt_and_nothing_else() -> None:
     assert lm_shape(architectures.load("cnn1d").graph()) is None  # int input, but classes out
 
 
-def test_progress_bar_off_a_terminal_prints_about_ten_lines() -> None:
+def test_progress_off_a_terminal_prints_about_ten_plain_lines() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(100, unit="tok", stream=stream)
-    for step in range(100):
-        bar.update(step + 1, items=64, loss=2.5)
+    bar = Progress(100 * 64, stream=stream)
+    for _ in range(100):
+        bar.update(64, loss=2.5)
     bar.close()
-    lines = stream.getvalue().splitlines()
+    text = stream.getvalue()
+    lines = text.splitlines()
     assert 10 <= len(lines) <= 11
-    assert lines[-1].startswith("100/100 [")
+    assert "\r" not in text
+    assert lines[-1].startswith("100%|") and "6.40k/6.40k" in lines[-1]
     assert "loss=2.5000" in lines[-1] and "tok/s" in lines[-1]
 
 
-def test_progress_bar_disabled_writes_nothing() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(5, stream=stream, enabled=False)
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_live_tqdm_bar() -> None:
+    stream = _Terminal()
+    bar = Progress(10, stream=stream)
+    for _ in range(10):
+        bar.update(1, loss=1.0)
+    bar.close()
+    assert "\r" in stream.getvalue() and "loss=1.0000" in stream.getvalue().split("\r")[-1]
+
+
+def test_progress_disabled_writes_nothing() -> None:
+    stream = _Terminal()
+    bar = Progress(5, stream=stream, enabled=False)
     bar.update(5, loss=1.0)
     bar.close()
     assert stream.getvalue() == ""

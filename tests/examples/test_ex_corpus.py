@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ncdl import architectures, data
-from ncdl.data import make_corpus
+from ncdl import architectures
+from ncdl.demo import data
+from ncdl.demo.data import make_corpus
 
 
 def test_generator_reproduces_the_shipped_file_byte_for_byte() -> None:

@@ -6,8 +6,8 @@ and its rules. A fixed seed makes the output identical on every run and
 platform (only ``random.Random`` with integer arguments is used), so the file
 in the repository can be checked against this script::
 
-    python -m ncdl.data.make_corpus            # rewrite ncdl/data/circuits.txt
-    python -m ncdl.data.make_corpus --check    # exit 1 if the file differs
+    python -m ncdl.demo.data.make_corpus            # rewrite ncdl/demo/data/circuits.txt
+    python -m ncdl.demo.data.make_corpus --check    # exit 1 if the file differs
 
 The grammar has enough regularity (recurring names, agreement of pronouns,
 fixed report formats, numbered boxes that refer to each other) that a small

@@ -7,25 +7,27 @@ takes one integer input ``[batch, seq] of vocab`` and returns
 Example:
     >>> program = ncdl.architectures.load("gpt")
     >>> module = program.to_torch()
-    >>> vocab = Vocabulary.of(ncdl.data.text())
-    >>> ids = vocab.tensor(ncdl.data.text())
+    >>> vocab = Vocabulary.of(ncdl.demo.data.text())
+    >>> ids = vocab.tensor(ncdl.demo.data.text())
     >>> losses = train(module, ids, TrainConfig(steps=100))
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import networkx as nx
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
-from ncdl.progress import ProgressBar
-
-__all__ = ["TrainConfig", "Vocabulary", "evaluate", "lm_shape", "sample", "split", "train", "windows"]
+__all__ = ["Progress", "TrainConfig", "Vocabulary", "evaluate", "lm_shape", "sample", "split", "train", "windows"]
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def train(
         module: maps int64 ``[batch, seq]`` to logits ``[batch, seq, vocab]``.
         ids: the training text as a 1-D int64 tensor.
         config: steps, batch, window length, learning rate, ...
-        progress: draw a progress bar on stderr (step, loss, tokens/s).
+        progress: show progress on stderr (tokens, loss, tokens/s; see :class:`Progress`).
         on_step: called with (step, loss) after every step.
     """
     gen = torch.Generator().manual_seed(config.seed)
@@ -136,7 +138,7 @@ def train(
     other = [p for p in module.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": other, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
-    bar = ProgressBar(config.steps, unit="tok", enabled=progress)
+    bar = Progress(config.steps * config.batch * config.seq, enabled=progress)
     losses: list[float] = []
     smooth = None
     module.train()
@@ -153,12 +155,59 @@ def train(
         value = loss.item()
         losses.append(value)
         smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-        bar.update(step + 1, items=x.numel(), loss=smooth)
+        bar.update(x.numel(), loss=smooth)
         if on_step is not None:
             on_step(step, value)
     bar.close()
     module.eval()
     return losses
+
+
+class Progress:
+    """Training progress in tokens, with the smoothed loss: a live ``tqdm`` bar on a terminal;
+    elsewhere (a log file, a pipe, CI) about ten plain lines in tqdm's format, one per tenth of the run.
+
+    Example:
+        >>> bar = Progress(300 * 2048)
+        >>> for step in range(300):
+        ...     bar.update(2048, loss=1.23)
+        >>> bar.close()
+    """
+
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.total, self.enabled = max(total, 1), enabled
+        self.stream = stream if stream is not None else sys.stderr
+        live = enabled and getattr(self.stream, "isatty", lambda: False)()
+        self.bar = tqdm(total=self.total, unit="tok", unit_scale=True, file=self.stream, disable=not live)
+        self.done, self.start, self.last_tenth = 0, time.perf_counter(), 0
+
+    def update(self, tokens: int, loss: float) -> None:
+        """Record ``tokens`` more trained on, at smoothed loss ``loss``."""
+        self.done += tokens
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            self.bar.update(tokens)
+            return
+        tenth = self.done * 10 // self.total
+        if self.enabled and tenth > self.last_tenth:
+            self.last_tenth = tenth
+            elapsed = time.perf_counter() - self.start
+            line = tqdm.format_meter(
+                self.done,
+                self.total,
+                elapsed,
+                unit="tok",
+                unit_scale=True,
+                postfix=f"loss={loss:.4f}",
+                ncols=100,
+                ascii=True,
+            )
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Finish the bar (on a terminal)."""
+        self.bar.close()
 
 
 @torch.no_grad()

@@ -1,11 +1,11 @@
 """Data shipped with ncdl: an original English-like text for character models.
 
 ``circuits.txt`` (about 150 KB, 65 distinct characters: the bundled GPT's
-``vocab``) is written by :mod:`ncdl.data.make_corpus` from a small
+``vocab``) is written by :mod:`ncdl.demo.data.make_corpus` from a small
 hand-written grammar with a fixed seed.
 
 Example:
-    >>> from ncdl import data
+    >>> from ncdl.demo import data
     >>> text = data.text()
     >>> round(data.unigram_entropy(text), 2)  # nats per character
     3.13

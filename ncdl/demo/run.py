@@ -5,7 +5,7 @@ For the default, the small character-level GPT of ``gpt.ncd``:
 1. check    parse and check the file; print the signature and parameter count
 2. render   draw the diagram to ``out/gpt.svg`` (``.dot`` without Graphviz)
 3. compile  build the torch.fx module
-4. train    AdamW on random windows of the shipped text (``ncdl.data``), with a
+4. train    AdamW on random windows of the shipped text (``ncdl.demo.data``), with a
             progress bar; compare the held-out loss with the text's unigram entropy
 5. save     the trained ``state_dict`` to ``out/gpt.pt``
 6. export   ONNX with the trained weights to ``out/gpt.onnx``
@@ -250,7 +250,7 @@ def _run_onnx(
 
 def _sample(stages: _Stages, session: Any, lm: dict[str, Any]) -> None:
     """Print 200 characters sampled from the ONNX model."""
-    from ncdl.charlm import sample
+    from ncdl.demo.charlm import sample
 
     with stages.stage("sample (onnxruntime)") as note:
         text = sample(
@@ -279,8 +279,8 @@ def _render(stages: _Stages, program: Any, name: str, path: Path) -> None:
 
 def _language_model(program: Any, name: str, g: nx.MultiDiGraph) -> dict[str, Any] | None:
     """What training needs when the model is a character LM that fits the shipped text, else None."""
-    from ncdl import data
-    from ncdl.charlm import Vocabulary, lm_shape, split
+    from ncdl.demo import data
+    from ncdl.demo.charlm import Vocabulary, lm_shape, split
 
     shape = lm_shape(g)
     if shape is None:
@@ -304,7 +304,7 @@ def _language_model(program: Any, name: str, g: nx.MultiDiGraph) -> dict[str, An
 
 def _train_lm(stages: _Stages, module: Any, lm: dict[str, Any], steps: int, summary: dict[str, str]) -> list[Any]:
     """Train on the shipped text; return a held-out batch for the parity check."""
-    from ncdl.charlm import TrainConfig, evaluate, train
+    from ncdl.demo.charlm import TrainConfig, evaluate, train
 
     config = TrainConfig(steps=steps, batch=DEFAULTS["batch"], seq=lm["seq"], lr=DEFAULTS["lr"])
     with stages.stage("train") as note:
