@@ -6,7 +6,8 @@ import torch
 import torch_refs as refs
 
 from ncdl import architectures
-from ncdl.weights import load_torch_state_dict, torchvision_resnet
+from ncdl.architectures.mappings import torchvision_resnet
+from ncdl.weights import load_torch_state_dict
 
 
 def test_resnet50_equals_the_torchvision_layout() -> None:

@@ -14,7 +14,8 @@ from torch import nn
 
 import ncdl
 from ncdl import architectures
-from ncdl.weights import load_torch_state_dict, nanogpt, torch_mha, torchvision_resnet
+from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet
+from ncdl.weights import load_torch_state_dict
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 

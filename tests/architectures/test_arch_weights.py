@@ -1,4 +1,4 @@
-"""ncdl.weights: copying a torch state dict into a compiled module by name."""
+"""ncdl.weights and ncdl.architectures.mappings: copying a torch state dict into a compiled module by name."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import ncdl
-from ncdl.weights import load_torch_state_dict, nanogpt, torch_mha, torchvision_resnet
+from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet
+from ncdl.weights import load_torch_state_dict
 
 SOURCE = """
 axis batch
