@@ -33,7 +33,7 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 from frontend_bench import generate  # noqa: E402
-from torch_models import GPT, ResNet18, ViT, ncdl_twin, randomize_norms, resnet_program  # noqa: E402
+from torch_models import GPT, ViT, ViTB16, ncdl_twin, randomize_norms, resnet18, resnet_program  # noqa: E402
 from train_step import GPT_SHAPE, RESNET_SHAPE  # noqa: E402
 
 import ncdl  # noqa: E402
@@ -176,14 +176,14 @@ def _export_cases(quick: bool) -> list[tuple[str, Callable[[], tuple]]]:
         return program, "GPT2Small", ref, ncdl_twin("gpt", ref, program, "GPT2Small"), _gpt_example(ref, 1024)
 
     def resnet18() -> tuple:
-        ref = randomize_norms(ResNet18()).eval()
+        ref = randomize_norms(resnet18()).eval()
         program = architectures.load("resnet")
         twin = ncdl_twin("resnet", ref, program, "ResNet18")
         dim = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}}
         return program, "ResNet18", ref, twin, ((torch.randn(2, 3, 224, 224),), dim)
 
     def vit() -> tuple:
-        ref = ViT().eval()
+        ref = ViTB16().eval()
         program = architectures.load("vit")
         twin = ncdl_twin("vit", ref, program, "ViTB16")
         dim = {"image": {0: torch.export.Dim("batch", min=1, max=1024)}}
@@ -343,7 +343,7 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
 def inference(quick: bool, exported: dict[str, Any]) -> list[str]:
     """onnxruntime on ncdl's ONNX vs torch's ONNX vs torch eager, batch 1 and 32."""
     rows = []
-    resnet_ref = randomize_norms(ResNet18()).eval()
+    resnet_ref = randomize_norms(resnet18()).eval()
     resnet_twin = ncdl_twin("resnet", resnet_ref, resnet_program(64), "ResNet18").eval()
     resnet_ours = resnet_program(64).to_onnx("ResNet18", state_dict=resnet_twin.state_dict())
     dim = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}}

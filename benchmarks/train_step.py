@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_models import GPT, ResNet18, ncdl_twin, resnet_program  # noqa: E402
+from torch_models import GPT, ncdl_twin, resnet18, resnet_program  # noqa: E402
 
 from ncdl import architectures  # noqa: E402
 
@@ -48,7 +48,7 @@ def build(model: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.T
         x, y = torch.randint(0, 65, (batch, seq)), torch.randint(0, 65, (batch, seq))
         return (ncdl_twin("gpt", ref, architectures.load("gpt"), "GPT") if impl == "ncdl" else ref), x, y
     batch, side = RESNET_SHAPE
-    ref = ResNet18()
+    ref = resnet18()
     x, y = torch.randn(batch, 3, side, side), torch.randint(0, 1000, (batch,))
     return (ncdl_twin("resnet", ref, resnet_program(side), "ResNet18") if impl == "ncdl" else ref), x, y
 

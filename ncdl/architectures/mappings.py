@@ -2,7 +2,7 @@
 
 Each function gives :func:`ncdl.weights.load_torch_state_dict` its ``mapping``
 (or entries of one) for one family of torch models: nanoGPT for ``gpt.ncd``,
-torchvision's ResNet for ``resnet.ncd``, and ``torch.nn.MultiheadAttention``
+torchvision's ResNet and VisionTransformer for ``resnet.ncd`` and ``vit.ncd``, and ``torch.nn.MultiheadAttention``
 for the ``SelfAttention`` circuit of ``attention.ncd``. They are plain name
 rules and do not import torch.
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the loader imports torch; these rules need only its type
     from ncdl.weights import Source
 
-__all__ = ["nanogpt", "torch_mha", "torchvision_resnet"]
+__all__ = ["nanogpt", "torch_mha", "torchvision_resnet", "torchvision_vit"]
 
 
 def torch_mha(ncdl_prefix: str, torch_prefix: str) -> dict[str, Source]:
@@ -61,3 +61,19 @@ def nanogpt(name: str) -> Source:
     if name == "wpe":  # a bare `param` in ncdl, an nn.Embedding in nanoGPT
         return "transformer.wpe.weight"
     return name if name.startswith("lm_head.") else f"transformer.{name}"
+
+
+def torchvision_vit(layers: int) -> dict[str, Source]:
+    """Mapping entries loading torchvision's ``VisionTransformer`` with ``layers`` encoder blocks into ``vit.ncd``'s models.
+
+    torchvision keeps the blocks under ``encoder.layers.encoder_layer_<i>`` (each with an
+    ``nn.MultiheadAttention`` and an MLP ``Sequential`` whose linears are items 0 and 3),
+    the position embedding and final norm under ``encoder.``, and the classifier at ``heads.head``.
+    """
+    out: dict[str, Source] = {"pos_embedding": "encoder.pos_embedding", "ln": "encoder.ln", "head": "heads.head"}
+    for i in range(layers):
+        at = f"encoder.layers.encoder_layer_{i}"
+        out.update(torch_mha(f"layers.{i}.self_attention", f"{at}.self_attention"))
+        out.update({f"layers.{i}.ln_1": f"{at}.ln_1", f"layers.{i}.ln_2": f"{at}.ln_2"})
+        out.update({f"layers.{i}.linear_1": f"{at}.mlp.0", f"layers.{i}.linear_2": f"{at}.mlp.3"})
+    return out

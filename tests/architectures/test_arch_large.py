@@ -11,7 +11,7 @@ from ncdl.weights import load_torch_state_dict
 
 
 def test_resnet50_equals_the_torchvision_layout() -> None:
-    ref = refs.randomize(refs.ResNet(refs.Bottleneck, [3, 4, 6, 3], 4))
+    ref = refs.randomize(refs.resnet50())
     gm = architectures.load("resnet").to_torch("ResNet50")
     assert sorted(map(torchvision_resnet, gm.state_dict())) == sorted(ref.state_dict())
     assert load_torch_state_dict(gm, ref.state_dict(), torchvision_resnet) == []

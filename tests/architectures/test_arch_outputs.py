@@ -14,24 +14,10 @@ from torch import nn
 
 import ncdl
 from ncdl import architectures
-from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet
+from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet, torchvision_vit
 from ncdl.weights import load_torch_state_dict
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
-
-
-def _vit_mapping(layers: int = 4) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "pos_embedding": "encoder.pos_embedding",
-        "ln": "encoder.ln",
-        "head": "heads.head",
-    }
-    for i in range(layers):
-        at = f"encoder.layers.encoder_layer_{i}"
-        out.update(torch_mha(f"layers.{i}.self_attention", f"{at}.self_attention"))
-        out.update({f"layers.{i}.ln_1": f"{at}.ln_1", f"layers.{i}.ln_2": f"{at}.ln_2"})
-        out.update({f"layers.{i}.linear_1": f"{at}.mlp.0", f"layers.{i}.linear_2": f"{at}.mlp.3"})
-    return out
 
 
 CASES: list[tuple[str, str, Callable[[], nn.Module], Any]] = [
@@ -51,8 +37,8 @@ CASES: list[tuple[str, str, Callable[[], nn.Module], Any]] = [
         {**torch_mha("layer.self_attn", "self_attn"), "layer": ""},
     ),
     ("gpt", "GPT", refs.GPT, nanogpt),
-    ("vit", "ViT", refs.ViT, _vit_mapping()),
-    ("resnet", "ResNet18", lambda: refs.ResNet(refs.BasicBlock, [2, 2, 2, 2], 1), torchvision_resnet),
+    ("vit", "ViT", refs.ViT, torchvision_vit(4)),
+    ("resnet", "ResNet18", refs.resnet18, torchvision_resnet),
     ("identity_resnet", "IdentityResNet", refs.IdentityResNet, None),
     ("unet", "UNetSmall", refs.UNet, None),
     ("cnn1d", "TextCNN", refs.TextCNN, None),

@@ -1,8 +1,11 @@
-"""Hand-written torch.nn equivalents of the bundled architectures (test references).
+"""Hand-written torch.nn equivalents of the bundled architectures: the one set of torch references.
 
 Each class follows the layout and parameter names of the well-known torch
 implementation it stands for (torchvision, nanoGPT, torch.nn), written from
-the architecture's description.
+the architecture's description. The tests compare every bundled model with
+its reference here (``tests/architectures/test_arch_*.py``), and the
+benchmarks (``benchmarks/torch_models.py``) measure ncdl against the same
+classes, so what is benchmarked is what is tested.
 """
 
 from __future__ import annotations
@@ -169,7 +172,7 @@ class GPT(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         t = self.transformer
-        x = t.wte(tokens) + t.wpe(torch.arange(tokens.shape[1]))
+        x = t.wte(tokens) + t.wpe(torch.arange(tokens.shape[1], device=tokens.device))
         for block in t.h:
             x = block(x)
         return self.lm_head(t.ln_f(x))
@@ -248,8 +251,8 @@ class BasicBlock(nn.Module):
         self.downsample = _downsample(c_in, c_out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+        h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)), inplace=True)))
+        return F.relu(h + (self.downsample(x) if self.downsample is not None else x), inplace=True)
 
 
 class Bottleneck(nn.Module):
@@ -262,14 +265,14 @@ class Bottleneck(nn.Module):
         self.downsample = _downsample(c_in, c_out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = F.relu(self.bn2(self.conv2(h)))
+        h = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        h = F.relu(self.bn2(self.conv2(h)), inplace=True)
         h = self.bn3(self.conv3(h))
-        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+        return F.relu(h + (self.downsample(x) if self.downsample is not None else x), inplace=True)
 
 
 class ResNet(nn.Module):
-    """torchvision's ResNet for 1000 classes: ``ResNet(BasicBlock, [2, 2, 2, 2], 64)`` is ResNet-18."""
+    """torchvision's ResNet for 1000 classes: ``ResNet(BasicBlock, [2, 2, 2, 2], 1)`` is ResNet-18."""
 
     def __init__(self, block: type[nn.Module], depths: list[int], expansion: int) -> None:
         super().__init__()
@@ -283,10 +286,20 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(c, 1000)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x)), inplace=True), 3, 2, 1)
         for i in range(1, 5):
             x = getattr(self, f"layer{i}")(x)
         return self.fc(x.mean(dim=(2, 3)))
+
+
+def resnet18() -> ResNet:
+    """torchvision's ResNet-18 layout."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], 1)
+
+
+def resnet50() -> ResNet:
+    """torchvision's ResNet-50 layout."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], 4)
 
 
 class PreActBottleneck(nn.Module):
