@@ -19,12 +19,16 @@ the left, outputs on the right):
   instance path. A ``repeat`` is folded to one cluster marked ×N showing
   iteration 0; ``depth`` collapses deeper circuits into double-bordered
   boxes; ``expand`` opens chosen instance paths (a repeat's path unfolds it).
+* **Each op is drawn by its glyph**: the op registry names a glyph kind per
+  op (``ncdl.ir.ops.GLYPHS``) and :data:`GLYPH_DRAWINGS` says how to draw
+  each kind; which wires a box acts on is the op's ``acts_on`` rule.
 * **Errors**: in a graph cut short by a type error, the offending wire is
   red and labelled with the two types, and a red note holds the message.
 """
 
 from ncdl.compiler.diagram.fold import auto_depth
+from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS
 from ncdl.compiler.diagram.render import render
 from ncdl.compiler.diagram.write import write_diagram
 
-__all__ = ["auto_depth", "render", "write_diagram"]
+__all__ = ["GLYPH_DRAWINGS", "auto_depth", "render", "write_diagram"]
