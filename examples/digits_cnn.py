@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ncdl.progress import ProgressBar
 
 import ncdl
-from ncdl.files import save_onnx
 from ncdl.demo import settle_threads
+from ncdl.demo.charlm import Progress
+from ncdl.files import save_onnx
 from ncdl.runtime import Session
 
 HERE = Path(__file__).resolve().parent
@@ -59,10 +59,10 @@ def train(module: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, se
     per_epoch = (len(xt) + batch - 1) // batch
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * per_epoch)
-    bar = ProgressBar(epochs, unit="img")
+    bar = Progress(epochs * len(xt), unit="img")
     history = []
     module.train()
-    for epoch in range(epochs):
+    for _ in range(epochs):
         order = torch.randperm(len(xt))
         total = 0.0
         for i in range(0, len(xt), batch):
@@ -74,7 +74,7 @@ def train(module: torch.nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, se
             schedule.step()
             total += loss.item() * len(idx)
         history.append(total / len(xt))
-        bar.update(epoch + 1, items=len(xt), loss=history[-1])
+        bar.update(len(xt), loss=history[-1])
     bar.close()
     module.eval()
     return history

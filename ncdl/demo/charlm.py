@@ -164,7 +164,7 @@ def train(
 
 
 class Progress:
-    """Training progress in tokens, with the smoothed loss: a live ``tqdm`` bar on a terminal;
+    """Training progress in items (tokens by default), with the loss: a live ``tqdm`` bar on a terminal;
     elsewhere (a log file, a pipe, CI) about ten plain lines in tqdm's format, one per tenth of the run.
 
     Example:
@@ -174,19 +174,19 @@ class Progress:
         >>> bar.close()
     """
 
-    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None) -> None:
-        self.total, self.enabled = max(total, 1), enabled
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None, unit: str = "tok") -> None:
+        self.total, self.enabled, self.unit = max(total, 1), enabled, unit
         self.stream = stream if stream is not None else sys.stderr
         live = enabled and getattr(self.stream, "isatty", lambda: False)()
-        self.bar = tqdm(total=self.total, unit="tok", unit_scale=True, file=self.stream, disable=not live)
+        self.bar = tqdm(total=self.total, unit=unit, unit_scale=True, file=self.stream, disable=not live)
         self.done, self.start, self.last_tenth = 0, time.perf_counter(), 0
 
-    def update(self, tokens: int, loss: float) -> None:
-        """Record ``tokens`` more trained on, at smoothed loss ``loss``."""
-        self.done += tokens
+    def update(self, items: int, loss: float) -> None:
+        """Record ``items`` more trained on, at (smoothed) loss ``loss``."""
+        self.done += items
         if not self.bar.disable:
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            self.bar.update(tokens)
+            self.bar.update(items)
             return
         tenth = self.done * 10 // self.total
         if self.enabled and tenth > self.last_tenth:
@@ -196,7 +196,7 @@ class Progress:
                 self.done,
                 self.total,
                 elapsed,
-                unit="tok",
+                unit=self.unit,
                 unit_scale=True,
                 postfix=f"loss={loss:.4f}",
                 ncols=100,
