@@ -97,13 +97,5 @@ def import_cycles() -> list[list[str]]:
     return sorted(sorted(cycle) for cycle in nx.simple_cycles(graph))
 
 
-#: The circle in the front end that branch i11c (issue 11, front-end part) breaks; until it lands,
-#: a cycle among these modules only is an expected failure. Any other cycle fails.
-KNOWN_DSL_CIRCLE = {"ncdl.dsl.circuits", "ncdl.dsl.elaborate", "ncdl.dsl.options", "ncdl.dsl.primitives"}
-
-
 def test_no_import_cycle() -> None:
-    cycles = import_cycles()
-    if cycles and all(set(cycle) <= KNOWN_DSL_CIRCLE for cycle in cycles):
-        pytest.xfail(f"dsl import circle {cycles} is broken on branch i11c (issue 11 front-end part)")
-    assert cycles == []
+    assert import_cycles() == []
