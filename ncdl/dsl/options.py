@@ -14,7 +14,7 @@ from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import did_you_mean
 from ncdl.dsl.elaborate import Elaborator
 from ncdl.dsl.values import Env, Value
-from ncdl.ir.ops import OPS
+from ncdl.ir.ops import OPS, REQUIRED
 
 
 class BadOption(Exception):
@@ -34,7 +34,7 @@ def registry_opt(op: str, attr: str) -> Opt:
     """The option that sets IR attribute ``attr`` of ``op``: its kind, default and
     choices are the op registry's (:data:`ncdl.ir.ops.OPS`), so each default is stated once."""
     spec = OPS[op].attrs[attr]
-    return Opt(spec.kind, spec.default, tuple(spec.choices))
+    return Opt(spec.kind, None if spec.default is REQUIRED else spec.default, tuple(spec.choices))
 
 
 INIT_KINDS = {"normal": (1, 2), "uniform": (2, 2), "zeros": (0, 0), "ones": (0, 0)}
