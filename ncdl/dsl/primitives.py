@@ -295,6 +295,33 @@ def _norm(op: str) -> Callable[[Box], Value]:
     return rule
 
 
+def _groupnorm(b: Box) -> Value:
+    """``groupnorm[c, y, x](v, groups=G)``: the first bracket axis is the channel axis split into groups."""
+    (x,) = b.args
+    axes = b.flat_axes(x)
+    channel = axes[0]
+    c = b.fixed(channel)
+    path = b.path()
+    groups, eps, affine = b.opts.get("groups"), b.opts.get("eps"), b.opts.get("affine")
+    if groups is None:
+        b.fail("E139", "'groupnorm' needs option 'groups'", b.call.span, "e.g. groups=32")
+    if groups < 1 or c % groups:
+        b.fail(
+            "E136",
+            f"groups={groups} does not divide '{channel}' (size {c})",
+            b.opts.span("groups"),
+            f"choose a divisor of {c}",
+        )
+    if eps <= 0:
+        b.fail("E136", "eps must be positive", b.opts.span("eps"))
+    params = []
+    if affine:
+        params.append(b.param(path, "weight", [channel], [c], {"kind": "ones"}))
+        params.append(b.param(path, "bias", [channel], [c], {"kind": "zeros"}))
+    attrs = {"axes": axes, "groups": groups, "eps": eps, "affine": affine}
+    return b.add("groupnorm", [x], list(x.axes), attrs=attrs, params=params, scope=path)
+
+
 def _batchnorm(b: Box) -> Value:
     (x,) = b.args
     (axis,) = b.flat_axes(x, exactly=1)
@@ -675,6 +702,7 @@ PRIMITIVES: dict[str, Prim] = {
     "layernorm": Prim(_norm("layernorm"), learned=True, options=_from_registry("layernorm", "eps", "affine", "bias")),
     "rmsnorm": Prim(_norm("rmsnorm"), learned=True, options=_from_registry("rmsnorm", "eps", "affine")),
     "batchnorm": Prim(_batchnorm, learned=True, options=_from_registry("batchnorm", "eps", "momentum")),
+    "groupnorm": Prim(_groupnorm, learned=True, options=_from_registry("groupnorm", "groups", "eps", "affine")),
     "dropout": Prim(_dropout, brackets="none", options=_from_registry("dropout", "p")),
     "causal": Prim(_causal),
     "sum": Prim(_reduce("sum")),

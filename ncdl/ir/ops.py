@@ -282,6 +282,22 @@ def _entries() -> list[OpDef]:
             native_opset=23,
         ),
         OpDef(
+            "groupnorm",
+            "torch.nn.GroupNorm: the channel axis (`axes[0]`) is split into `groups`; each group is normalised "
+            "over its channels and the other `axes`; weight/bias over the channel axis",
+            "norm",
+            "GroupNorm",
+            {
+                "axes": Attr("axes"),
+                "groups": Attr("int"),
+                "eps": Attr("float", 1e-5),
+                "affine": Attr("bool", True),
+            },
+            acts_on=_keys("axes"),
+            learned=True,
+            native_opset=21,
+        ),
+        OpDef(
             "batchnorm",
             "normalise each `axis` channel over every other axis; weight/bias/running_mean/"
             "running_var over axis, num_batches_tracked []",

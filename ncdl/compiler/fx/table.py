@@ -156,6 +156,28 @@ def _dropout(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node
     return lw.finish(y, axes, data)
 
 
+def _groupnorm(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """``F.group_norm`` on ``[N, C, *axes]``: the axes passing by move first and become one N."""
+    ((x, axes),) = ins
+    a, name = data["attrs"], data["name"]
+    batch = [ax for ax in axes if ax not in a["axes"]]
+    order = [*batch, *a["axes"]]
+    x = lw.permute(x, axes, order, f"{name}_in")
+    if len(batch) != 1:  # F.group_norm wants exactly one leading batch dim
+        x = (
+            lw.method("unsqueeze", x, 0, name=f"{name}_n")
+            if not batch
+            else lw.method("flatten", x, 0, len(batch) - 1, name=f"{name}_n")
+        )
+    w, b = (lw.param(data, "weight"), lw.param(data, "bias")) if a["affine"] else (None, None)
+    y = lw.call(F.group_norm, x, a["groups"], w, b, a["eps"], name=name)
+    if not batch:
+        y = lw.method("squeeze", y, 0, name=f"{name}_out")
+    elif len(batch) > 1:
+        y = lw.method("unflatten", y, 0, tuple(lw.view_sizes(batch, ins)), name=f"{name}_out")
+    return lw.finish(y, order, data)
+
+
 #: THE torch lowering table: one rule per op of :data:`ncdl.ir.OPS`.
 RULES: dict[str, Rule] = {
     "input": _input,
@@ -166,6 +188,7 @@ RULES: dict[str, Rule] = {
     "layernorm": learned.norm,
     "rmsnorm": learned.norm,
     "batchnorm": learned.batchnorm,
+    "groupnorm": _groupnorm,
     "conv": spatial.conv,
     "contract": contract,
     "add": _binary(operator.add),

@@ -30,7 +30,7 @@ from ncdl.compiler.onnx.learned import (
     lower_param,
     lower_rmsnorm,
 )
-from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue, Rule, hint
+from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue, Rule, find_spec, hint
 from ncdl.compiler.onnx.spatial import lower_avgpool, lower_conv, lower_maxpool, lower_upsample
 from ncdl.compiler.pipeline import NATIVE_OPSET, OPSET_MAX, OPSET_MIN, is_native
 
@@ -217,6 +217,40 @@ def lower_select(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> O
     return OnnxValue(y, tuple(a for a in x.axes if a != axis), x.dtype)
 
 
+def lower_groupnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """GroupNormalization on ``[N, C, *axes]`` from its native opset; below it the group statistics
+    from a ``[N, groups, rest]`` Reshape and ReduceMean, then the per-channel scale and shift."""
+    (x,) = xs
+    a = data["attrs"]
+    (channel, *rest), groups, eps = a["axes"], a["groups"], float(a["eps"])
+    batch = [ax for ax in x.axes if ax not in a["axes"]]
+    n_dim, n_label = e.group(batch)
+    x = e.permute(x, [*batch, channel, *rest])
+    x = e.reshape(x, [n_dim, channel, *rest], [n_label, channel, *rest])
+    c = e.axes[channel].fixed
+    weight = e.weight(find_spec(data, "weight")) if a["affine"] else e.const(np.ones([c]))
+    bias = e.weight(find_spec(data, "bias")) if a["affine"] else e.const(np.zeros([c]))
+    if is_native("groupnorm", e.opset):
+        y = e.op("GroupNormalization", [x.name, weight, bias], hint(data), epsilon=eps, num_groups=groups)
+        y = OnnxValue(y, x.axes)
+    else:
+        per_group = e.axis_size(channel).exact_div(groups)
+        for ax in rest:
+            per_group = per_group * e.axis_size(ax)
+        grouped = e.reshape(x, [n_dim, groups, per_group], [n_label, "<groups>", "<group>"])
+        mean = e.reduce("ReduceMean", grouped.name, [2], True, "mean")
+        centred = e.op("Sub", [grouped.name, mean], "centred")
+        var = e.reduce("ReduceMean", e.op("Mul", [centred, centred], "sq"), [2], True, "var")
+        std = e.op("Sqrt", [e.op("Add", [var, e.const(eps)], "var_eps")], "std")
+        normed = OnnxValue(e.op("Div", [centred, std], "normed"), grouped.axes)
+        y = e.reshape(normed, [n_dim, channel, *rest], x.axes)
+        per_channel = [c] + [1] * len(rest)
+        scale = e.op("Reshape", [weight, e.ints(per_channel)], "scale")
+        shift = e.op("Reshape", [bias, e.ints(per_channel)], "shift")
+        y = OnnxValue(e.op("Add", [e.op("Mul", [y.name, scale], hint(data)), shift], hint(data)), x.axes)
+    return e.reshape(y, [*batch, channel, *rest])
+
+
 #: THE ONNX lowering table: one rule per op of :data:`ncdl.ir.OPS`.
 RULES: dict[str, Rule] = {
     "input": lower_input,
@@ -227,6 +261,7 @@ RULES: dict[str, Rule] = {
     "layernorm": lower_layernorm,
     "rmsnorm": lower_rmsnorm,
     "batchnorm": lower_batchnorm,
+    "groupnorm": lower_groupnorm,
     "conv": lower_conv,
     "contract": lower_contract,
     **{op: lower_binary for op in _BINARY},
@@ -253,7 +288,7 @@ RULES: dict[str, Rule] = {
 FUSED: dict[str, Rule] = {"attention": lower_attention}
 
 #: Ops whose rule writes a decomposition below their native opset (and the native operator from it).
-DECOMPOSED: frozenset[str] = frozenset({"gelu", "rmsnorm"})
+DECOMPOSED: frozenset[str] = frozenset({"gelu", "groupnorm", "rmsnorm"})
 
 
 def opset_range(op: str) -> tuple[int, int] | None:
