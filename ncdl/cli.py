@@ -280,6 +280,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.arch, steps=args.steps, out=args.out)
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """Run the language server on stdin/stdout."""
+    try:
+        from ncdl.lsp.server import main as serve_lsp
+    except ImportError as err:
+        raise InputError(f"`ncdl lsp` needs pygls ({err.name} is missing): pip install 'ncdl[lsp]'") from None
+    return serve_lsp()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the live preview page of a file on 127.0.0.1."""
+    from ncdl.serve.app import serve
+
+    return serve(args.file, port=args.port, model=args.model, open_browser=args.open)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ncdl`` command."""
     parser = argparse.ArgumentParser(prog="ncdl", description="Neural circuit diagrams as a language.")
@@ -325,6 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", action="append", help="give a free axis a size: --axis seq=512")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_stats)
+    p = sub.add_parser("lsp", help="run the language server (LSP on stdio)", description="run the language server")
+    p.set_defaults(func=cmd_lsp)
+    p = sub.add_parser("serve", help="a live preview page of a file", description="serve a live preview page")
+    p.add_argument("file", help="the .ncd file")
+    p.add_argument("--model", "-m", help="the model shown first (default: the file's last model)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.set_defaults(func=cmd_serve)
     p = sub.add_parser("demo", help="check, render, train, export and run a bundled architecture")
     p.add_argument("arch", nargs="?", default="gpt", help="bundled architecture (default: gpt)")
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
