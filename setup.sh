@@ -19,4 +19,13 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,bench,examples]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,bench,examples,lsp]"
+
+# The preview page's test drives a headless Chromium (Debian's package).
+# Only for the tests: ncdl itself never needs a browser.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    echo "setup: installing Chromium for the preview page's browser test" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null; } \
+        || echo "setup: could not install chromium; tests/editor/test_serve.py's browser test will be skipped" >&2
+fi

@@ -291,9 +291,14 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the live preview page of a file on 127.0.0.1."""
-    from ncdl.serve.app import serve
+    from ncdl.serve.app import ServeError, serve
 
-    return serve(args.file, port=args.port, model=args.model, open_browser=args.open)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number (0 to 65535; 0 picks a free one)")
+    try:
+        return serve(args.file, port=args.port, model=args.model, open_browser=args.open)
+    except ServeError as err:
+        raise InputError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
