@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import networkx as nx
 
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError

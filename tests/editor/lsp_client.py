@@ -71,6 +71,7 @@ class Session:
 
     async def wait_diagnostics(self, uri: str, version: int, timeout: float = 20.0) -> lsp.PublishDiagnosticsParams:
         """The first publication for ``uri`` at ``version`` (waits for it)."""
+
         async def wait() -> lsp.PublishDiagnosticsParams:
             while True:
                 for p in self.diagnostics.get(uri, []):

@@ -87,9 +87,7 @@ def test_scripted_session_covers_every_feature(project: tuple[str, str]) -> None
             assert caps.hover_provider and caps.definition_provider and caps.references_provider
             assert list(caps.semantic_tokens_provider.legend.token_types) == list(TOKEN_TYPES)
             c = s.client
-            c.text_document_did_open(
-                lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN))
-            )
+            c.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN)))
             first = await s.wait_diagnostics(main_uri, 1)
             assert list(first.diagnostics) == []
 
@@ -125,20 +123,28 @@ def test_scripted_session_covers_every_feature(project: tuple[str, str]) -> None
             # find references: a value, an axis across files, a circuit
             refs = await c.text_document_references_async(
                 lsp.ReferenceParams(
-                    text_document=doc(main_uri), position=pos(MAIN, "y = "), context=lsp.ReferenceContext(include_declaration=True)
+                    text_document=doc(main_uri),
+                    position=pos(MAIN, "y = "),
+                    context=lsp.ReferenceContext(include_declaration=True),
                 )
             )
             assert [r.range.start for r in refs] == [pos(MAIN, "y = "), pos(MAIN, "y + "), pos(MAIN, "(y)", offset=1)]
             refs = await c.text_document_references_async(
                 lsp.ReferenceParams(
-                    text_document=doc(main_uri), position=pos(MAIN, "model]"), context=lsp.ReferenceContext(include_declaration=True)
+                    text_document=doc(main_uri),
+                    position=pos(MAIN, "model]"),
+                    context=lsp.ReferenceContext(include_declaration=True),
                 )
             )
             assert {r.uri for r in refs} == {main_uri, lib_uri}
-            assert sum(r.uri == lib_uri for r in refs) == sum(line.count("model") for line in LIB.splitlines() if not line.startswith("#"))
+            assert sum(r.uri == lib_uri for r in refs) == sum(
+                line.count("model") for line in LIB.splitlines() if not line.startswith("#")
+            )
             refs = await c.text_document_references_async(
                 lsp.ReferenceParams(
-                    text_document=doc(main_uri), position=pos(MAIN, "MLP"), context=lsp.ReferenceContext(include_declaration=False)
+                    text_document=doc(main_uri),
+                    position=pos(MAIN, "MLP"),
+                    context=lsp.ReferenceContext(include_declaration=False),
                 )
             )
             assert [(r.uri, r.range.start) for r in refs] == [(main_uri, pos(MAIN, "MLP"))]
@@ -250,3 +256,26 @@ def _decode(data: list[int]) -> dict[tuple[int, int], str]:
         line, col = line + dl, (col + dc if dl == 0 else dc)
         out[(line, col)] = TOKEN_TYPES[kind]
     return out
+
+
+def test_ncdl_lsp_command_serves_on_stdio(project: tuple[str, str]) -> None:
+    main_uri, _ = project
+    import os
+    import sys
+
+    from pygls.lsp.client import LanguageClient
+
+    async def script() -> None:
+        client = LanguageClient("ncdl-test", "1")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        await client.start_io(sys.executable, "-m", "ncdl.cli", "lsp", env=env)
+        result = await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
+        assert result.server_info.name == "ncdl"
+        client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN)))
+        h = await client.text_document_hover_async(lsp.HoverParams(doc(main_uri), pos(MAIN, "z = ")))
+        assert "value `z` in `Net`: `[batch, seq, model]`" in h.contents.value
+        await client.shutdown_async(None)
+        client.exit(None)
+        await client.stop()
+
+    run(script())

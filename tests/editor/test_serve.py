@@ -123,7 +123,14 @@ def test_only_fixed_routes_on_loopback_for_its_own_host(served: tuple[str, Path]
     url, source = served
     port = int(url.rsplit(":", 1)[1].strip("/"))
     (source.parent / "secret.txt").write_text("not for the browser")
-    for path in ("secret.txt", "main.ncd", "../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "static/app.js", "api/../secret.txt"):
+    for path in (
+        "secret.txt",
+        "main.ncd",
+        "../etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "static/app.js",
+        "api/../secret.txt",
+    ):
         status, body, _ = get(url + path)
         assert status == 404 and b"not for the browser" not in body, path
     status, _, _ = get(url, host=f"attacker.example:{port}")
@@ -148,7 +155,9 @@ def test_cli_serve_reports_a_missing_file_and_a_bad_port(tmp_path: Path, capsys)
 
 def choose(page: Browser, select: str, value: str) -> None:
     """Pick ``value`` in the page's ``<select id=select>`` as a user would."""
-    page.js(f"{{ const s = document.getElementById('{select}'); s.value = '{value}'; s.dispatchEvent(new Event('change')) }}")
+    page.js(
+        f"{{ const s = document.getElementById('{select}'); s.value = '{value}'; s.dispatchEvent(new Event('change')) }}"
+    )
 
 
 def _browser_or_skip() -> str:
@@ -175,7 +184,9 @@ def test_page_in_headless_chromium_follows_saves(served: tuple[str, Path], tmp_p
         choose(page, "depth", "0")
         page.wait_for("document.querySelector('#diagram g.node.circuit') !== null")
         assert page.js("document.querySelector('#diagram g.node.circuit').dataset.path") == "block"
-        page.js("document.querySelector('#diagram g.node.circuit').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+        page.js(
+            "document.querySelector('#diagram g.node.circuit').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+        )
         page.wait_for("document.querySelector('#diagram g.cluster.open') !== null")
         assert page.js("document.querySelector('#diagram g.cluster.open').dataset.path") == "block"
         choose(page, "depth", "auto")
