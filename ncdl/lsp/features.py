@@ -78,7 +78,7 @@ def _hover_value(index: Index, occ: Occurrence) -> str:
         arg = next((a for a in decl.args if a.name == sym.name), None) if decl else None
         if arg is not None:
             return f"{head}\n\n```ncdl\n{_text(index, arg.span)}\n```\n(plus the axes that pass by at each call)"
-        return f"{head}\n\n(no model computes it: its axes are known at a call site)"
+        return f"{head}\n\n(no model computes it: unused, or no model calls the circuit)"
     axes, g = found
     rows = "\n".join(axis_sizes(axes, g))
     model = g.graph.get("model", "")

@@ -19,7 +19,8 @@ opened (``error`` instead of ``svg`` when it cannot be drawn).
 from __future__ import annotations
 
 import asyncio
-import threading
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -87,7 +88,8 @@ class NcdlLanguageServer(LanguageServer):
         self.indexes: dict[str, Index] = {}
         self.pending: dict[str, asyncio.Task] = {}
         self.published: dict[str, set[str]] = {}
-        self.lock = threading.Lock()
+        # one checker thread: checks of several documents queue instead of sharing the parser
+        self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ncdl-check")
 
     def path_of(self, uri: str) -> str:
         """The file-system path of a document (its URI for unsaved buffers)."""
@@ -116,9 +118,14 @@ class NcdlLanguageServer(LanguageServer):
             return
         text = doc.source
         loop = asyncio.get_running_loop()
-        index = await loop.run_in_executor(None, build, text, self.path_of(uri))
+        index = await loop.run_in_executor(self.checker, build, text, self.path_of(uri))
         if self.workspace.get_text_document(uri).version != version:
             return  # stale: the text changed while checking
+        previous = self.indexes.get(uri)
+        if not index.modules and previous is not None and previous.modules:
+            # text that does not parse (often half-typed): keep answering hover,
+            # definition and completion from the last text that did
+            index = dataclasses.replace(previous, diagnostics=index.diagnostics)
         self.indexes[uri] = index
         self.publish(uri, index, version)
 

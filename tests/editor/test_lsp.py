@@ -204,6 +204,14 @@ def test_scripted_session_covers_every_feature(project: tuple[str, str]) -> None
             await asyncio.sleep(0.5)
             assert [p.version for p in s.diagnostics[main_uri]] == [1, 2, 3, 5]
 
+            # half-typed text that does not parse: a syntax error, and completion still knows the names
+            typing = MAIN.replace("    return softmax[model](z)", "    w = softmax[")
+            c.text_document_did_change(change(main_uri, 6, typing))
+            partial = await s.wait_diagnostics(main_uri, 6)
+            assert [d.severity for d in partial.diagnostics] == [lsp.DiagnosticSeverity.Error]
+            labels = await _labels(c, main_uri, pos(typing, "softmax[", offset=8))
+            assert {"batch", "seq", "model", "hidden"} <= labels and "y" not in labels
+
             # a library file with no model: no diagram, said so
             c.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(lib_uri, "ncdl", 1, LIB)))
             assert list((await s.wait_diagnostics(lib_uri, 1)).diagnostics) == []
