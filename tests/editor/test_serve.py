@@ -219,3 +219,32 @@ def test_page_in_headless_chromium_follows_saves(served: tuple[str, Path], tmp_p
     if keep:  # refresh the screenshots the docs show (a folder relative to the repository root)
         for name in ("preview.png", "preview-error.png"):
             shutil.copy(shots / name, Path(__file__).resolve().parents[2] / keep / name)
+
+
+def test_cli_serve_prints_its_loopback_address_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "m.ncd").write_text(PROGRAM)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ncdl.cli", "serve", "m.ncd"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ncdl serve: m.ncd at http://127.0.0.1:") and line.rstrip().endswith("(Ctrl-C to stop)")
+        url = line.split(" at ")[1].split()[0]
+        assert state(url)["models"] == ["Small", "Net"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert proc.stderr.read().strip() == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
