@@ -155,12 +155,30 @@ class Index:
         if isinstance(node, ast.Assign):
             return self.expr_axes(node.value, occ.symbol.container, depth)
         if isinstance(node, ast.ArgDecl):
-            hit = self.node_at(node.span)
-            return (list(hit[1]["axes"]), hit[0]) if hit else None
+            hit = self.node_at(node.span)  # a model's input
+            if hit:
+                return list(hit[1]["axes"]), hit[0]
+            return self._argument_axes(occ.symbol.container, node.name, depth)
         target = self.definition(occ)
         for o in self.references(occ.symbol):
             if o.is_definition and o.span == target and o is not occ:
                 return self.value_axes(o, depth + 1)
+        return None
+
+    def _argument_axes(self, circuit: str, arg: str, depth: int) -> tuple[list[str], nx.MultiDiGraph] | None:
+        """A circuit argument's axes at the first call that a model computes
+        (the caller's value, so the axes passing by are included)."""
+        decl = self.circuits.get(circuit)
+        position = next((i for i, a in enumerate(decl.args) if a.name == arg), None) if decl else None
+        if position is None:
+            return None
+        for occ in self.occurrences:
+            call = occ.node
+            if occ.symbol.kind == "circuit" and occ.symbol.name == circuit and isinstance(call, ast.Call):
+                if position < len(call.args):
+                    found = self.expr_axes(call.args[position], occ.symbol.container, depth + 1)
+                    if found:
+                        return found
         return None
 
     def expr_axes(self, expr: Any, container: str, depth: int = 0) -> tuple[list[str], nx.MultiDiGraph] | None:

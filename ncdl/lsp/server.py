@@ -87,9 +87,15 @@ class NcdlLanguageServer(LanguageServer):
         super().__init__("ncdl", "0.1.0", text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.indexes: dict[str, Index] = {}
         self.pending: dict[str, asyncio.Task] = {}
-        self.published: dict[str, set[str]] = {}
+        #: target file URI -> source document URI -> what that document's check says about the file
+        self.contributions: dict[str, dict[str, list[lsp.Diagnostic]]] = {}
         # one checker thread: checks of several documents queue instead of sharing the parser
         self.checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ncdl-check")
+
+    @property
+    def open_versions(self) -> dict[str, int | None]:
+        """The version of each open document."""
+        return {uri: doc.version for uri, doc in self.workspace.text_documents.items()}
 
     def path_of(self, uri: str) -> str:
         """The file-system path of a document (its URI for unsaved buffers)."""
@@ -130,18 +136,44 @@ class NcdlLanguageServer(LanguageServer):
         self.publish(uri, index, version)
 
     def publish(self, uri: str, index: Index, version: int | None) -> None:
-        """Send the diagnostics of ``index``, grouped by file; clear files that had some before."""
+        """Send the diagnostics of ``index`` to each file they are about.
+
+        A file can get diagnostics from several open documents (its own check,
+        and the check of each file that imports it, which may find more: a
+        circuit is elaborated only where a model calls it); each file is sent
+        the union of what every open document says about it now.
+        """
         by_uri: dict[str, list[lsp.Diagnostic]] = {uri: []}
         for d in index.diagnostics:
             target = uri if d.span is None else self.uri_of(index, d.span.file)
             by_uri.setdefault(target, []).append(to_lsp(d))
-        for stale in self.published.get(uri, set()) - set(by_uri):
-            by_uri[stale] = []
-        self.published[uri] = {u for u, ds in by_uri.items() if ds and u != uri}
-        for target, diags in by_uri.items():
-            params = lsp.PublishDiagnosticsParams(
-                uri=target, diagnostics=diags, version=version if target == uri else None
-            )
+        self.contribute(uri, by_uri, version)
+
+    def contribute(self, source: str, by_uri: dict[str, list[lsp.Diagnostic]], version: int | None) -> None:
+        """Record what ``source`` says about each file; publish the files whose union changed."""
+        targets = set(by_uri) | {t for t, sources in self.contributions.items() if source in sources}
+        for target in targets:
+            sources = self.contributions.setdefault(target, {})
+            if by_uri.get(target):
+                sources[source] = by_uri[target]
+            else:
+                sources.pop(source, None)
+            merged: dict[tuple, lsp.Diagnostic] = {}
+            for diags in ([sources[target]] if target in sources else []) + [
+                v for k, v in sources.items() if k != target
+            ]:
+                for d in diags:
+                    key = (
+                        d.range.start.line,
+                        d.range.start.character,
+                        d.range.end.line,
+                        d.range.end.character,
+                        d.code,
+                        d.message,
+                    )
+                    merged.setdefault(key, d)
+            doc_version = version if target == source else self.open_versions.get(target)
+            params = lsp.PublishDiagnosticsParams(uri=target, diagnostics=list(merged.values()), version=doc_version)
             self.text_document_publish_diagnostics(params)
 
     def schedule(self, uri: str, version: int | None, delay: float) -> None:
@@ -172,17 +204,16 @@ def create_server() -> NcdlLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: NcdlLanguageServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        """Check at once on save (imported files may have changed on disk)."""
-        doc = ls.workspace.get_text_document(params.text_document.uri)
-        ls.schedule(params.text_document.uri, doc.version, 0.0)
+        """Check every open document again: the saved file may be imported by the others."""
+        for uri in {params.text_document.uri, *ls.indexes}:
+            ls.schedule(uri, ls.workspace.get_text_document(uri).version, 0.0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: NcdlLanguageServer, params: lsp.DidCloseTextDocumentParams) -> None:
         """Forget a closed document and clear its diagnostics."""
         uri = params.text_document.uri
         ls.indexes.pop(uri, None)
-        for target in ls.published.pop(uri, set()) | {uri}:
-            ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=target, diagnostics=[]))
+        ls.contribute(uri, {}, None)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: NcdlLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:

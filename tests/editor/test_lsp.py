@@ -241,6 +241,53 @@ def test_an_error_in_an_imported_file_is_published_on_that_file(project: tuple[s
     run(script())
 
 
+def test_saving_an_imported_file_checks_the_files_that_use_it(project: tuple[str, str]) -> None:
+    main_uri, lib_uri = project
+    broken_lib = LIB.replace("relu(h)", "relu(hh)")
+
+    async def script() -> None:
+        async with Session() as s:
+            c = s.client
+            c.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN)))
+            c.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(lib_uri, "ncdl", 1, LIB)))
+            assert list((await s.wait_diagnostics(main_uri, 1)).diagnostics) == []
+            await s.wait_diagnostics(lib_uri, 1)
+            c.text_document_did_change(change(lib_uri, 2, broken_lib))
+            await s.wait_diagnostics(lib_uri, 2)
+            Path(lib_uri.removeprefix("file://")).write_text(broken_lib)
+            seen = len(s.diagnostics[main_uri])
+            c.text_document_did_save(lsp.DidSaveTextDocumentParams(doc(lib_uri)))
+            while len(s.diagnostics[main_uri]) == seen:
+                await asyncio.sleep(0.05)
+            assert s.diagnostics[main_uri][-1].version == 1
+            # main's own diagnostics are clean; the imported file's error is published on lib.ncd
+            assert list(s.diagnostics[main_uri][-1].diagnostics) == []
+            assert [d.code for d in s.diagnostics[lib_uri][-1].diagnostics] == ["E102"]
+
+    run(script())
+
+
+def test_a_circuit_argument_shows_the_axes_of_its_first_call(project: tuple[str, str]) -> None:
+    main_uri, lib_uri = project
+
+    async def script() -> None:
+        async with Session() as s:
+            c = s.client
+            c.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN)))
+            await s.wait_diagnostics(main_uri, 1)
+            # the hover runs on main's index, which also indexes lib.ncd; ask it about lib's `x`
+            from ncdl.lsp import features
+
+            index = s.server.indexes[main_uri]
+            lib_file = next(f for f in index.sources if f.endswith("lib.ncd"))
+            line = LIB.splitlines().index("    h = linear[model -> hidden](x)") + 1
+            col = LIB.splitlines()[line - 1].index("(x)") + 2
+            text = features.hover(index, lib_file, line, col)
+            assert text.startswith("value `x` in `MLP`: `[batch, seq, model]`")
+
+    run(script())
+
+
 def test_warnings_keep_their_severity() -> None:
     warning = Diagnostic("W201", "value 'h' is never used", Span("a.ncd", 3, 5, 3, 6), "remove it")
     warning.severity = "warning"  # how the checker marks a warning

@@ -2,7 +2,8 @@
 "use strict";
 
 const view = { model: "", depth: "auto", expand: new Set() };
-let latest = 0;
+let latest = 0; // the newest file version drawn
+let issued = 0; // requests sent; only the answer to the last one is drawn
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -12,11 +13,12 @@ function el(tag, attrs = {}, text = "") {
 }
 
 async function refresh() {
+  const mine = ++issued;
   const q = new URLSearchParams({ model: view.model, depth: view.depth });
   for (const p of view.expand) q.append("expand", p);
   const response = await fetch("/api/state?" + q.toString(), { cache: "no-store" });
   const state = await response.json();
-  if (state.version < latest) return; // an older answer arriving late
+  if (mine !== issued) return; // a newer request (another view, or a newer file) is on its way
   latest = state.version;
   view.model = state.model;
   draw(state);
