@@ -38,12 +38,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "editor"))  # the in-process client the tests use
 
+from lsp_client import Session  # noqa: E402
 from lsprotocol import types as lsp  # noqa: E402
 from pygls.uris import from_fs_path  # noqa: E402
 
 from ncdl.lsp.server import DEBOUNCE_S  # noqa: E402
-from tests.editor.lsp_client import Session  # noqa: E402
 
 GPT = ROOT / "ncdl" / "architectures" / "gpt.ncd"
 SECTION = "## 6. Editor: language server latency"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from tests.test_layering import MODULES, imports
+from test_layering import MODULES, imports
 
 EDITOR = ("ncdl.lsp", "ncdl.serve", "ncdl.highlight")
 

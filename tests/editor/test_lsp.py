@@ -14,13 +14,13 @@ import pytest
 
 pytest.importorskip("pygls", reason="the language server needs pygls (pip install -e '.[lsp]')")
 
+from lsp_client import Session  # noqa: E402
 from lsprotocol import types as lsp  # noqa: E402
 from pygls.uris import from_fs_path  # noqa: E402
 
 from ncdl.dsl.diagnostics import Diagnostic, Span  # noqa: E402
 from ncdl.lsp.features import TOKEN_TYPES  # noqa: E402
 from ncdl.lsp.server import DIAGRAM_REQUEST, to_lsp  # noqa: E402
-from tests.editor.lsp_client import Session  # noqa: E402
 
 LIB = """\
 # lib.ncd: a shared block

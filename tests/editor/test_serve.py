@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cdp import Browser, find_browser
 
 from ncdl.cli import main
 from ncdl.serve.app import make_server
 from ncdl.serve.state import Preview
-from tests.editor.cdp import Browser, find_browser
 
 PROGRAM = """\
 # a small program with two models
