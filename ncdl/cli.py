@@ -285,7 +285,9 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     try:
         from ncdl.lsp.server import main as serve_lsp
     except ImportError as err:
-        raise InputError(f"`ncdl lsp` needs pygls ({err.name} is missing): pip install 'ncdl[lsp]'") from None
+        if (err.name or "").split(".")[0] not in ("pygls", "lsprotocol", "cattrs", "attrs"):
+            raise
+        raise InputError("`ncdl lsp` needs pygls, which is not installed: pip install 'ncdl[lsp]'") from None
     return serve_lsp()
 
 

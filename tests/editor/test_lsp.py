@@ -334,3 +334,15 @@ def test_ncdl_lsp_command_serves_on_stdio(project: tuple[str, str]) -> None:
         await client.stop()
 
     run(script())
+
+
+def test_ncdl_lsp_says_how_to_install_pygls_when_it_is_missing(monkeypatch, capsys) -> None:
+    import sys
+
+    from ncdl.cli import main
+
+    for name in [m for m in sys.modules if m == "ncdl.lsp.server" or m.startswith("pygls")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pygls", None)
+    assert main(["lsp"]) == 1
+    assert capsys.readouterr().err == "error: `ncdl lsp` needs pygls, which is not installed: pip install 'ncdl[lsp]'\n"
