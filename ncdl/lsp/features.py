@@ -197,6 +197,8 @@ def complete(index: Index, text: str, file: str, line: int, col: int) -> list[Ca
     if opener == "(" and callee in PRIMITIVES:
         opts = PRIMITIVES[callee].options
         out += [Candidate(k, "option", f"{o.kind} = {o.default!r}", f"{k}=") for k, o in opts.items()]
+    elif opener == "(" and callee in index.circuits:
+        out.append(Candidate("tie", "option", "share the weights of another instance", "tie="))
     out += [Candidate(s.name, s.kind, _where(s)) for s in visible if s.kind in ("value", "int")]
     out += [Candidate(name, "box", "learned box" if p.learned else "box") for name, p in sorted(PRIMITIVES.items())]
     out += [Candidate(s.name, s.kind, _where(s)) for s in visible if s.kind in ("circuit", "model")]

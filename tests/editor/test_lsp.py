@@ -154,6 +154,8 @@ def test_scripted_session_covers_every_feature(project: tuple[str, str]) -> None
             assert {"batch", "seq", "model", "hidden"} <= labels and "relu" not in labels and "y" not in labels
             labels = await _labels(c, main_uri, pos(MAIN, "](x)", offset=2))
             assert {"eps", "bias", "x"} <= labels
+            labels = await _labels(c, main_uri, pos(MAIN, "MLP(y", offset=4))
+            assert {"tie", "y", "x"} <= labels and "eps" not in labels
             labels = await _labels(c, main_uri, pos(MAIN, "    return", offset=4))
             assert {"MLP", "linear", "softmax", "y", "z", "return"} <= labels
             labels = await _labels(c, main_uri, pos(MAIN, 'lib.ncd"'))
