@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -124,7 +126,13 @@ class NcdlLanguageServer(LanguageServer):
             return
         text = doc.source
         loop = asyncio.get_running_loop()
-        index = await loop.run_in_executor(self.checker, build, text, self.path_of(uri))
+        try:
+            index = await loop.run_in_executor(self.checker, build, text, self.path_of(uri))
+        except Exception as err:  # noqa: BLE001 - a bug in ncdl: say so, keep serving
+            traceback.print_exc(file=sys.stderr)  # the editor's server log
+            message = f"ncdl could not check {self.path_of(uri)}: {type(err).__name__}: {err} (a bug in ncdl; please report it)"
+            self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Error, message=message))
+            return
         if self.workspace.get_text_document(uri).version != version:
             return  # stale: the text changed while checking
         previous = self.indexes.get(uri)

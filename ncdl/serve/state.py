@@ -11,7 +11,9 @@ Subscribers (the page's event stream) wait on :meth:`Preview.wait`.
 
 from __future__ import annotations
 
+import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,11 +108,19 @@ class Preview:
         return {p: _stamp(p) for p in self.snapshot.watched}
 
     def _watch(self) -> None:
+        failed = ""
         while not self._stop.wait(POLL_S):
             stamps = self._stat()
             if stamps != self._stamps:
                 # stamps taken before the check: a save during it is seen next time
-                self.refresh()
+                try:
+                    self.refresh()
+                except Exception as err:  # noqa: BLE001 - a bug in ncdl must not stop the watching; try again
+                    if repr(err) != failed:  # once per distinct failure, not every poll
+                        traceback.print_exc(file=sys.stderr)
+                        failed = repr(err)
+                    continue
+                failed = ""
                 self._stamps = {p: stamps[p] if p in stamps else _stamp(p) for p in self.snapshot.watched}
 
 

@@ -348,3 +348,30 @@ def test_ncdl_lsp_says_how_to_install_pygls_when_it_is_missing(monkeypatch, caps
     monkeypatch.setitem(sys.modules, "pygls", None)
     assert main(["lsp"]) == 1
     assert capsys.readouterr().err == "error: `ncdl lsp` needs pygls, which is not installed: pip install 'ncdl[lsp]'\n"
+
+
+def test_a_bug_in_the_checker_is_shown_as_a_message_and_the_server_goes_on(project, monkeypatch) -> None:
+    main_uri, _ = project
+    import ncdl.lsp.server as server_module
+
+    def broken(text: str, path: str):
+        raise AssertionError("boom")
+
+    monkeypatch.setattr(server_module, "build", broken)
+
+    async def script() -> None:
+        async with Session() as s:
+            shown = []
+            s.client.feature(lsp.WINDOW_SHOW_MESSAGE)(lambda params: shown.append(params))
+            s.client.text_document_did_open(
+                lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(main_uri, "ncdl", 1, MAIN))
+            )
+            while not shown:
+                await asyncio.sleep(0.05)
+            assert shown[0].type == lsp.MessageType.Error
+            assert "AssertionError: boom (a bug in ncdl; please report it)" in shown[0].message
+            monkeypatch.undo()
+            h = await s.client.text_document_hover_async(lsp.HoverParams(doc(main_uri), pos(MAIN, "y = ")))
+            assert "`[batch, seq, model]`" in h.contents.value
+
+    run(script())

@@ -248,3 +248,29 @@ def test_cli_serve_prints_its_loopback_address_and_stops_on_ctrl_c(tmp_path: Pat
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_the_watcher_survives_a_failing_check_and_tries_again(tmp_path: Path, monkeypatch, capsys) -> None:
+    import ncdl.serve.state as state_module
+
+    source = tmp_path / "m.ncd"
+    source.write_text(PROGRAM)
+    preview = Preview(source)
+    real, calls = state_module.analyse, []
+
+    def flaky(path: Path, version: int):
+        calls.append(version)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(path, version)
+
+    monkeypatch.setattr(state_module, "analyse", flaky)
+    preview.start()
+    try:
+        save(source, BROKEN)
+        assert preview.wait(1, 30) == 2
+    finally:
+        preview.stop()
+    assert calls == [2, 2]
+    assert [d.code for d in preview.snapshot.diagnostics] == ["E101"]
+    assert "RuntimeError: boom" in capsys.readouterr().err
