@@ -273,15 +273,21 @@ class Elaborator:
         if not self.positive(size, span, f"axis '{name}'"):
             return None
         if name in env.pending:
-            caller, caller_name = env.pending.pop(name)
-            candidate = caller_name
+            # The caller chose this axis's name, perhaps passing on a name its own
+            # caller chose: every level up the chain learns the axis, named by the outermost.
+            chain = [(env, name)]
+            while chain[-1][1] in chain[-1][0].pending:
+                level, formal = chain[-1]
+                chain.append(level.pending.pop(formal))
+            candidate = chain[-1][1]
             while candidate in self.axes and self.axes[candidate].size != size:
                 candidate += "'"
             if candidate not in self.axes:
                 self.axes[candidate] = ir.Axis(candidate, size)
-            env.axis_env[name] = candidate
-            caller.axis_env[caller_name] = candidate
-            caller.local_axes.add(caller_name)
+            for level, formal in chain:
+                level.axis_env[formal] = candidate
+                if level is not env:
+                    level.local_axes.add(formal)
             return candidate
         concrete = env.axis_env.get(name) if local else self.lookup_axis(name, env)
         if concrete is not None:

@@ -148,6 +148,32 @@ class Tables:
         return out
 
 
+def _shifts(states: dict[int, dict[str, tuple[Any, Any]]], stack: list[int], terminal: str) -> bool:
+    """Whether ``terminal`` is shifted (after the reductions it triggers) from the parser state ``stack``.
+
+    LALR merges states, so a state may list a terminal as a lookahead that only
+    some of its contexts can continue with: after ``linear[model -> heads``, the
+    state that reduces ``heads`` also expects ``model`` (a ``model`` declaration
+    may follow ``axis d = heads``). Where a word may be both a keyword and a name,
+    the lexer reads the keyword only when the parse can really go on with it.
+    """
+    stack = list(stack)
+    while True:
+        action = states[stack[-1]].get(terminal)
+        if action is None:
+            return False
+        op, arg = action
+        if op.name == "Shift":
+            return True
+        size = len(arg.expansion)
+        if size:
+            del stack[-size:]
+        goto = states[stack[-1]].get(arg.origin.name)
+        if goto is None:
+            return False
+        stack.append(goto[1])
+
+
 def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
     """Parse ``text``; return the builder's value for the start rule or raise SyntaxProblem."""
     states = tables.states
@@ -184,7 +210,8 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
         accept = states[state_stack[-1]]
         if kind == "NAME":
             keyword = keywords.get(value)
-            kind = keyword if keyword is not None and keyword in accept else "NAME"
+            if keyword is not None and keyword in accept:
+                kind = keyword if "NAME" not in accept or _shifts(states, state_stack, keyword) else "NAME"
         elif kind == "NUMBER":
             kind = "INT" if value.isdigit() and "INT" in accept else "NUMBER"
         elif kind == "SYM":

@@ -275,12 +275,12 @@ def _norm(op: str) -> Callable[[Box], Value]:
     def rule(b: Box) -> Value:
         (x,) = b.args
         axes = b.flat_axes(x)
-        sizes = [b.fixed(a) for a in axes]
-        path = b.path()
         eps = b.opts.get("eps")
         if eps <= 0:
             b.fail("E136", "eps must be positive", b.opts.span("eps"))
         affine = b.opts.get("affine")
+        sizes = [b.fixed(a) for a in axes] if affine else []  # only a weight needs fixed sizes
+        path = b.path()
         params = []
         attrs: dict[str, Any] = {"axes": axes, "eps": eps, "affine": affine}
         if affine:

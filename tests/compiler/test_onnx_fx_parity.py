@@ -45,6 +45,12 @@ axis model = 6
 model M(x: [batch, seq, model]) -> [batch, seq, model] {
     return rmsnorm[model](layernorm[model](x, bias=false)) + rmsnorm[model](x, affine=false)
 }""",
+    "norms_free_axes": """
+axis model = 6
+model M(x: [batch, model, seq]) -> [batch, model, seq] {
+    a = layernorm[seq](x, affine=false) + rmsnorm[seq](x, affine=false)
+    return a + layernorm[model, seq](x, affine=false) + rmsnorm[batch, seq](x, affine=false)
+}""",
     "batchnorm": """
 axis c = 3
 model M(img: [batch, c, y, x], s: [batch, y, c]) -> [batch, c, y, x] {

@@ -112,3 +112,51 @@ model T(t: int[b] of vocab) -> [b, vocab] {
 """
     g = ncdl.loads(source).graph()
     assert ir.param_count(g) == 40
+
+
+def test_axes_named_like_keywords_may_follow_other_axes_in_a_group() -> None:
+    source = """
+axis batch
+axis model = 4, heads = 2, axis = 3, circuit = 2, use = 4
+model M(x: [batch, model]) -> [batch, heads, model, axis, circuit, use] {
+    return linear[model -> heads model axis circuit use](rename[model -> use](x) -> linear[use -> model])
+}
+"""
+    g = ncdl.loads(source).graph()
+    linear = [g.nodes[n] for n in g if g.nodes[n]["op"] == "linear"][-1]
+    assert linear["attrs"]["out"] == ["heads", "model", "axis", "circuit", "use"]
+
+
+def test_a_callers_axis_name_reaches_through_two_circuit_levels() -> None:
+    source = """
+axis batch, y, x
+axis c = 4
+circuit Down[c, y, x, y2, x2](v: [c, y, x]) -> [c, y2, x2] {
+    return conv[c -> c, y -> y2, x -> x2](v, kernel=3, stride=2, padding=1)
+}
+circuit Block[c, y, x, y2, x2](v: [c, y, x]) -> [c, y2, x2] { return relu(Down[c, y, x, y2, x2](v)) }
+circuit Stage[c, y, x, y2, x2](v: [c, y, x]) -> [c, y2, x2] { return Block[c, y, x, y2, x2](v) }
+model P(img: [batch, c, y, x]) -> [batch, c, yo, xo] { return Stage[c, y, x, yo, xo](img) }
+"""
+    g = ncdl.loads(source).graph()
+    assert g.graph["axes"]["yo"].size == (Size.symbol("y") - 1) // 2 + 1
+    assert g.nodes[g.graph["outputs"][0]]["axes"] == ["batch", "c", "yo", "xo"]
+
+
+def test_norms_without_weight_act_on_free_axes() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    source = """
+axis batch, seq
+axis model = 3
+model M(x: [batch, seq, model]) -> [batch, seq, model] {
+    return layernorm[seq](x, affine=false) + rmsnorm[seq](x, affine=false, eps=1e-3)
+}
+"""
+    gm = ncdl.loads(source).to_torch()
+    assert list(gm.state_dict()) == []
+    x = torch.randn(2, 7, 3)
+    xt = x.transpose(1, 2)
+    want = F.layer_norm(xt, (7,)) + F.rms_norm(xt, (7,), eps=1e-3)
+    torch.testing.assert_close(gm(x), want.transpose(1, 2))

@@ -61,3 +61,19 @@ def test_lalr_driver_matches_lark(name: str) -> None:
     ours = lalr.run(parse._tables(), parse._BUILDER, text, name)
     theirs = _build(LARK.parse(text), name)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("word", ["model", "axis", "circuit", "use"])
+def test_driver_reads_a_name_where_larks_lexer_commits_to_a_dead_keyword(word: str) -> None:
+    """The one intended difference: LALR merges the state after an axis in a group with the state after
+    ``axis d = heads``, so both lexers see the top-level keywords as possible there. Lark's contextual
+    lexer then takes the keyword and fails; the driver reads the keyword only when the parse can go on."""
+    text = f"axis a = 1, {word} = 2\nmodel M(x: [a]) -> [a, {word}] {{ return linear[a -> a {word}](x) }}\n"
+    with pytest.raises(lark.exceptions.UnexpectedInput):
+        LARK.parse(text)
+    module = lalr.run(parse._tables(), parse._BUILDER, text, "m.ncd")
+    (stmt,) = module.circuits[0].body
+    assert [e.name for e in stmt.value.brackets[0].rhs] == ["a", word]
+    # and where the keyword can go on, it is the keyword: a declaration after a size expression
+    after = lalr.run(parse._tables(), parse._BUILDER, f"axis a = 1, b = a\n{text}", "m.ncd")
+    assert [c.name for c in after.circuits] == ["M"]

@@ -82,6 +82,11 @@ def _trailing(x: OnnxValue, axes: list[str]) -> bool:
     return set(x.axes[x.rank - len(axes) :]) == set(axes)
 
 
+def _all_fixed(e: OnnxEmitter, axes: list[str]) -> bool:
+    """Whether every axis has a fixed size (so a constant scale of ones can stand in for a missing weight)."""
+    return all(e.axes[a].fixed is not None for a in axes)
+
+
 def lower_layernorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """LayerNormalization when the normalised axes trail; mean/var otherwise."""
     (x,) = xs
@@ -90,7 +95,7 @@ def lower_layernorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
     eps = float(attrs["eps"])
     weight = find_spec(data, "weight") if attrs["affine"] else None
     bias = find_spec(data, "bias") if attrs["affine"] and attrs["bias"] else None
-    if _trailing(x, axes):
+    if _trailing(x, axes) and (weight or _all_fixed(e, axes)):
         tail = x.axes[x.rank - len(axes) :]
         if weight:
             scale = _weight_as(e, weight, axes, tail)
@@ -119,7 +124,7 @@ def lower_rmsnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> 
     axes = list(attrs["axes"])
     eps = float(attrs["eps"])
     weight = find_spec(data, "weight") if attrs["affine"] else None
-    if is_native("rmsnorm", e.opset) and _trailing(x, axes):
+    if is_native("rmsnorm", e.opset) and _trailing(x, axes) and (weight or _all_fixed(e, axes)):
         tail = x.axes[x.rank - len(axes) :]
         scale = _weight_as(e, weight, axes, tail) if weight else e.const(np.ones([e.axes[a].fixed for a in tail]))
         y = e.op("RMSNormalization", [x.name, scale], hint(data), axis=-len(axes), epsilon=eps)
