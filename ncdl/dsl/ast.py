@@ -63,7 +63,15 @@ class BoolOp:
     span: Span
 
 
-Cond = Cmp | BoolOp
+@dataclass
+class Test:
+    """A bare name as a condition: a bool parameter, or whether an optional argument was given."""
+
+    name: str
+    span: Span
+
+
+Cond = Cmp | BoolOp | Test
 
 # ---- brackets ------------------------------------------------------------
 
@@ -79,10 +87,11 @@ class BMap:
 
 @dataclass
 class BKw:
-    """A bracket item ``name = size`` (binds a circuit parameter)."""
+    """A bracket item ``name = value`` (binds a circuit parameter): a size
+    expression, or a float or bool constant (:class:`Number`, :class:`Bool`)."""
 
     name: str
-    value: SExpr
+    value: SExpr | Number | Bool
     span: Span
 
 
@@ -185,19 +194,29 @@ Expr = Name | Number | String | Bool | TupleExpr | BinOp | Neg | Call
 
 @dataclass
 class Assign:
-    """``name = value``."""
+    """``name = value``, or ``a, b = value`` unpacking several results."""
 
-    name: str
+    names: list[str]
     value: Expr
     span: Span
+
+    @property
+    def name(self) -> str:
+        """The first (usually the only) name assigned."""
+        return self.names[0]
 
 
 @dataclass
 class Return:
-    """``return value``."""
+    """``return value`` or ``return a, b`` (several results)."""
 
-    value: Expr
+    values: list[Expr]
     span: Span
+
+    @property
+    def value(self) -> Expr:
+        """The first (usually the only) value returned."""
+        return self.values[0]
 
 
 @dataclass
@@ -237,20 +256,30 @@ class TypeExpr:
 
 @dataclass
 class ArgDecl:
-    """``name: type`` in a circuit signature."""
+    """``name: type`` in a circuit signature; ``name: type?`` may be left out at a call."""
 
     name: str
+    type: TypeExpr
+    span: Span
+    optional: bool = False
+
+
+@dataclass
+class ResultDecl:
+    """One result type of a signature, ``[a, b]`` or ``name: [a, b]``."""
+
+    name: str | None
     type: TypeExpr
     span: Span
 
 
 @dataclass
 class ParamDecl:
-    """``name``, ``name: int``, ``name = default`` in circuit brackets."""
+    """``name``, ``name: int``, ``eps: float = 1e-5``, ``name = default`` in circuit brackets."""
 
     name: str
     kind: str | None
-    default: SExpr | None
+    default: SExpr | Number | Bool | None
     span: Span
 
 
@@ -262,11 +291,16 @@ class CircuitDecl:
     is_model: bool
     params: list[ParamDecl]
     args: list[ArgDecl]
-    result: TypeExpr
+    results: list[ResultDecl]
     body: list[Stmt]
     span: Span
     name_span: Span
     file: str = ""
+
+    @property
+    def result(self) -> TypeExpr:
+        """The first (usually the only) result type."""
+        return self.results[0].type
 
 
 @dataclass

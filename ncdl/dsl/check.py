@@ -152,9 +152,32 @@ def _collect_circuits(modules: list[ast.Module], el: Elaborator) -> dict[str, as
                 )
                 continue
             seen: dict[str, object] = {}
-            for item in [*decl.params, *decl.args]:
+            for item in [*decl.params, *decl.args, *(r for r in decl.results if r.name)]:
                 if item.name in seen:
                     el.error("E105", f"'{item.name}' is defined twice in '{decl.name}'", item.span)
                 seen[item.name] = item
+            for p in decl.params:
+                _check_default(p, el)
             circuits[decl.name] = decl
     return circuits
+
+
+def _check_default(p: ast.ParamDecl, el: Elaborator) -> None:
+    """A default of the parameter's kind: a constant only for ``float`` and ``bool``, a size
+    expression otherwise (E142)."""
+    d = p.default
+    if d is None:
+        return
+    if p.kind == "bool":
+        ok = isinstance(d, ast.Bool)
+        want = "`true` or `false`"
+    elif p.kind == "float":
+        ok = not isinstance(d, ast.Bool)
+        want = "a number"
+    else:
+        ok = not isinstance(d, (ast.Number, ast.Bool))
+        want = "an integer" if p.kind == "int" else "an axis or a size"
+    if not ok:
+        el.error("E142", f"the default of parameter '{p.name}' must be {want}", d.span)
+        # a stand-in of the right kind, so that calls do not report the same mistake again
+        p.default = ast.Bool(False, d.span) if p.kind == "bool" else ast.SInt(1, d.span)

@@ -12,7 +12,7 @@ import re
 
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import did_you_mean, fmt_axes
-from ncdl.dsl.elaborate import MAX_RECURSION, Elaborator
+from ncdl.dsl.elaborate import MAX_RECURSION, RESULTS_HINT, Elaborator
 from ncdl.dsl.values import POISON, Env, Result, Value
 
 
@@ -35,31 +35,15 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
     if not _bind_params(el, call, decl, env, callee):
         return POISON
 
-    # evaluate the arguments in the caller
-    args = [el.eval(a, env) for a in call.args]
-    options = {k.name: k for k in call.kwargs}
-    tie = options.pop("tie", None)
-    for name, kw in options.items():
-        arg_names = [a.name for a in decl.args]
-        if name in arg_names:
-            return el.error("E131", f"pass '{name}' by position: {decl.name}({', '.join(arg_names)})", kw.span)
-        hint = did_you_mean(name, ["tie"]) or "circuits take their arguments by position; `tie=` shares weights"
-        return el.error("E131", f"'{decl.name}' has no option '{name}'", kw.span, hint)
-    if len(args) != len(decl.args):
-        names = ", ".join(a.name for a in decl.args)
-        return el.error(
-            "E130",
-            f"'{decl.name}' takes {len(decl.args)} argument{'s' * (len(decl.args) != 1)} ({names}), got {len(args)}",
-            call.span,
-        )
-    if any(not isinstance(a, Value) for a in args):
-        for a, e in zip(args, call.args, strict=True):
-            if isinstance(a, float):
-                el.error("E132", f"'{decl.name}' needs tensor arguments; this is a number", e.span)
+    bound = _bind_args(el, call, decl, env)
+    if bound is None:
         return POISON
 
     broadcast: list[str] = []
-    for value, decl_arg, expr in zip(args, decl.args, call.args, strict=True):
+    for decl_arg, value, expr in bound:
+        if value is None:
+            callee.absent.add(decl_arg.name)
+            continue
         declared = el.type_axes(decl_arg.type, callee)
         if declared is None:
             return POISON
@@ -87,6 +71,7 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
     callee.frames = env.frames + [[path, decl.name, "circuit"]]
     el.g.graph["circuits"][path] = decl.name
     callee.ties = list(env.ties)
+    tie = next((k for k in call.kwargs if k.name == "tie"), None)
     if tie is not None:
         if not isinstance(tie.value, ast.Name) or tie.value.name not in env.instances:
             known = sorted(env.instances)
@@ -104,36 +89,137 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
             call.brackets_span or call.span,
             f"bind '{formal}' to an existing axis",
         )
-    result = callee.returned
-    if result is None:
+    returned = callee.returned
+    if returned is None:
         return el.error("E144", f"circuit '{decl.name}' ends without `return`", decl.name_span)
-    if not isinstance(result, Value):
-        return result if not isinstance(result, float) else POISON
-    declared = el.type_axes(decl.result, callee)
-    if declared is None:
+    if returned is POISON or isinstance(returned, float):
         return POISON
-    expected = set(declared) | set(broadcast)
-    if set(result.axes) != expected:
-        extra = [a for a in result.axes if a not in expected]
-        missing = [a for a in declared if a not in result.axes]
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(repr(a) for a in missing))
-        if extra:
-            parts.append("unexpected " + ", ".join(repr(a) for a in extra))
+    results = list(returned) if isinstance(returned, tuple) else [returned]
+    if len(results) != len(decl.results):
+        count = "one value" if len(results) == 1 else f"{len(results)} values"
         return el.error(
-            "E145",
-            f"'{decl.name}' returns axes {fmt_axes(result.axes)} but declares {fmt_axes(declared)} "
-            f"(+ broadcast {fmt_axes(broadcast)}): {'; '.join(parts)}",
-            decl.result.span,
+            "E192",
+            f"circuit '{decl.name}' returns {count} but declares {len(decl.results)}",
+            callee.returned_at,
+            RESULTS_HINT,
         )
+    for result, result_decl in zip(results, decl.results, strict=True):
+        if isinstance(result, Value) and not _check_result(el, decl, result, result_decl.type, callee, broadcast):
+            return POISON
     # Axes the circuit introduced and returns (a strided conv's `y2`) become
     # known to the caller under the same name, unless that name is taken there.
-    for e in decl.result.axes:
+    for e in (e for r in decl.results for e in r.type.axes):
         if isinstance(e, ast.SName) and e.name in callee.local_axes and el.lookup_axis(e.name, env) is None:
             env.axis_env[e.name] = callee.axis_env[e.name]
             env.local_axes.add(e.name)
-    return result
+    return returned
+
+
+def _check_result(
+    el: Elaborator, decl: ast.CircuitDecl, result: Value, declared_type: ast.TypeExpr, callee: Env, broadcast: list[str]
+) -> bool:
+    """Check one returned value against its declared type (+ the broadcast axes); False after E145."""
+    declared = el.type_axes(declared_type, callee)
+    if declared is None:
+        return False
+    expected = set(declared) | set(broadcast)
+    if set(result.axes) == expected:
+        return True
+    extra = [a for a in result.axes if a not in expected]
+    missing = [a for a in declared if a not in result.axes]
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(repr(a) for a in missing))
+    if extra:
+        parts.append("unexpected " + ", ".join(repr(a) for a in extra))
+    el.error(
+        "E145",
+        f"'{decl.name}' returns axes {fmt_axes(result.axes)} but declares {fmt_axes(declared)} "
+        f"(+ broadcast {fmt_axes(broadcast)}): {'; '.join(parts)}",
+        declared_type.span,
+    )
+    return False
+
+
+def _bind_args(
+    el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, env: Env
+) -> list[tuple[ast.ArgDecl, Value | None, ast.Expr | None]] | None:
+    """Evaluate the call's tensor arguments in the caller and match them to the signature:
+    by position, or by name for optional ones (None: left out). None after a diagnostic."""
+    args = [el.eval(a, env) for a in call.args]
+    arg_names = [a.name for a in decl.args]
+    by_name: dict[str, ast.Kwarg] = {}
+    for kw in call.kwargs:
+        if kw.name == "tie":
+            continue
+        optional = next((a for a in decl.args if a.name == kw.name and a.optional), None)
+        if optional is None:
+            if kw.name in arg_names:
+                el.error("E131", f"pass '{kw.name}' by position: {decl.name}({', '.join(arg_names)})", kw.span)
+                return None
+            hint = did_you_mean(kw.name, ["tie", *arg_names]) or (
+                "circuits take their arguments by position (optional ones also by name); `tie=` shares weights"
+            )
+            el.error("E131", f"'{decl.name}' has no option '{kw.name}'", kw.span, hint)
+            return None
+        if kw.name in by_name or arg_names.index(kw.name) < len(args):
+            el.error("E133", f"argument '{kw.name}' is given twice", kw.span)
+            return None
+        by_name[kw.name] = kw
+    required = sum(not a.optional for a in decl.args)
+    if not required <= len(args) <= len(decl.args):
+        names = ", ".join(a.name + "?" * a.optional for a in decl.args)
+        takes = f"{required} to {len(decl.args)}" if required < len(decl.args) else str(required)
+        el.error(
+            "E130",
+            f"'{decl.name}' takes {takes} argument{'s' * (len(decl.args) != 1)} ({names}), got {len(args)}",
+            call.span,
+        )
+        return None
+    values = args + [el.eval(by_name[a.name].value, env) if a.name in by_name else None for a in decl.args[len(args) :]]
+    exprs = list(call.args) + [by_name[a.name].value if a.name in by_name else None for a in decl.args[len(args) :]]
+    if any(v is not None and not isinstance(v, Value) for v in values):
+        for v, e in zip(values, exprs, strict=True):
+            if isinstance(v, float):
+                el.error("E132", f"'{decl.name}' needs tensor arguments; this is a number", e.span)
+        return None
+    for a, v in zip(decl.args, values, strict=True):
+        if v is None and not a.optional:  # a required argument after a left-out optional one
+            el.error("E130", f"'{decl.name}' needs argument '{a.name}'", call.span)
+            return None
+    return list(zip(decl.args, values, exprs, strict=True))
+
+
+def _bind_scalar(
+    el: Elaborator,
+    call: ast.Call,
+    decl: ast.CircuitDecl,
+    p: ast.ParamDecl,
+    given: ast.SExpr | ast.Number | ast.Bool | None,
+    caller: Env,
+    callee: Env,
+) -> bool:
+    """Bind a ``float`` or ``bool`` parameter: given, its default, or the caller's of the same name."""
+    table = callee.floats if p.kind == "float" else callee.bools
+    what = f"parameter '{p.name}' of '{decl.name}'"
+    if given is not None:
+        value = el.scalar_of(given, caller, p.kind, what)
+    elif p.default is not None:
+        value = el.scalar_of(p.default, callee, p.kind, what)
+    elif p.name in (caller.floats if p.kind == "float" else caller.bools):
+        value = (caller.floats if p.kind == "float" else caller.bools)[p.name]
+    else:
+        el.error(
+            "E141",
+            f"'{decl.name}' needs {p.kind} parameter '{p.name}'",
+            call.func_span,
+            f"write {decl.name}[{p.name}=...]",
+        )
+        return False
+    if value is None:
+        return False
+    table[p.name] = value
+    return True
 
 
 def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: Env, callee: Env) -> bool:
@@ -172,6 +258,15 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
     ok = True
     for i, p in enumerate(params):
         given = positional[i] if i < len(positional) else (named[p.name].value if p.name in named else None)
+        if p.kind in ("float", "bool"):
+            ok = _bind_scalar(el, call, decl, p, given, caller, callee) and ok
+            continue
+        if isinstance(given, (ast.Number, ast.Bool)):
+            kind = "an integer" if p.kind == "int" else "an axis"
+            text = str(given.value).lower() if isinstance(given, ast.Bool) else repr(given.value)
+            el.error("E142", f"parameter '{p.name}' of '{decl.name}' takes {kind}, not {text}", given.span)
+            ok = False
+            continue
         if p.kind == "int":
             if given is not None:
                 value = el.int_of(given, caller, f"parameter '{p.name}'")
@@ -193,7 +288,7 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
                 callee.ints[p.name] = value
             continue
         if p.kind not in (None, "axis"):
-            el.error("E135", f"parameter kind must be `int` or `axis`, not '{p.kind}'", p.span)
+            el.error("E135", f"parameter kind must be `axis`, `int`, `float` or `bool`, not '{p.kind}'", p.span)
             ok = False
             continue
         if given is not None:

@@ -35,6 +35,8 @@ MAX_AXIS_SIZE = 2**31 - 1
 MAX_EXPR_DEPTH = 400
 
 
+RESULTS_HINT = "return as many values as `->` declares: `return a, b` for `-> ([...], [...])`"
+
 _KIND = {"int64": "an integer", "float32": "a float", "int": "an integer", "float": "a float"}
 
 
@@ -232,6 +234,26 @@ class Elaborator:
             self.error("E108", f"{what} must be a known integer, but it is {size}", _span(e))
         return value
 
+    def scalar_of(self, e: ast.SExpr | ast.Number | ast.Bool, env: Env, kind: str, what: str) -> float | bool | None:
+        """The value of a ``float`` or ``bool`` parameter: a literal, or a name of the same
+        kind in ``env`` (an integer or a size expression for a float); None after E142."""
+        if kind == "bool":
+            if isinstance(e, ast.Bool):
+                return e.value
+            if isinstance(e, ast.SName) and e.name in env.bools:
+                return env.bools[e.name]
+            self.error("E142", f"{what} takes `true` or `false`", e.span)
+            return None
+        if isinstance(e, ast.Number):
+            return float(e.value)
+        if isinstance(e, ast.SName) and e.name in env.floats:
+            return env.floats[e.name]
+        if isinstance(e, ast.Bool) or (isinstance(e, ast.SName) and e.name in env.bools):
+            self.error("E142", f"{what} takes a number, not a bool", e.span)
+            return None
+        value = self.int_of(e, env, what)
+        return None if value is None else float(value)
+
     def format_sexpr(self, e: ast.SExpr, env: Env) -> str:
         """Canonical text of a size expression over concrete names."""
         if isinstance(e, ast.SInt):
@@ -401,6 +423,13 @@ class Elaborator:
             self._bind_model_params(env)
             values = []
             for arg in m.args:
+                if arg.optional:
+                    self.error(
+                        "E194",
+                        f"model input '{arg.name}' cannot be optional: a compiled model has fixed inputs",
+                        arg.span,
+                        "make the argument optional in a circuit, and call it from one model with it, one without",
+                    )
                 value = self._model_input(arg, env)
                 env.values[arg.name] = value
                 values.append(value)
@@ -408,8 +437,8 @@ class Elaborator:
             result = env.returned
             if result is None:
                 self.error("E144", f"model '{m.name}' ends without `return`", m.name_span)
-            elif isinstance(result, Value):
-                self._model_output(result, env)
+            else:
+                self._model_outputs(result, env)
             self._check_bindings()
         except Abort:
             pass
@@ -422,6 +451,14 @@ class Elaborator:
 
     def _bind_model_params(self, env: Env) -> None:
         for p in self.model.params:
+            if p.kind in ("float", "bool"):
+                if p.default is None:
+                    self.error("E141", f"model parameter '{p.name}' needs a default value", p.span)
+                    continue
+                value = self.scalar_of(p.default, env, p.kind, f"parameter '{p.name}'")
+                if value is not None:
+                    (env.floats if p.kind == "float" else env.bools)[p.name] = value
+                continue
             if p.kind == "int":
                 if p.default is None:
                     self.error("E141", f"model parameter '{p.name}' needs a default value", p.span)
@@ -471,9 +508,27 @@ class Elaborator:
                 axes.append(concrete)
         return axes if ok else None
 
-    def _model_output(self, result: Value, env: Env) -> None:
+    def _model_outputs(self, returned: Result, env: Env) -> None:
         m = self.model
-        declared = self.type_axes(m.result, env)
+        if returned is POISON:
+            return
+        values = list(returned) if isinstance(returned, tuple) else [returned]
+        if len(values) != len(m.results):
+            self.error(
+                "E192",
+                f"model '{m.name}' returns {_count(len(values))} but declares {len(m.results)}",
+                env.returned_at,
+                RESULTS_HINT,
+            )
+            return
+        for i, (value, decl) in enumerate(zip(values, m.results, strict=True)):
+            if isinstance(value, Value):
+                name = decl.name or ("output" if len(values) == 1 else f"output_{i}")
+                self._model_output(value, decl.type, name, env)
+
+    def _model_output(self, result: Value, declared_type: ast.TypeExpr, name: str, env: Env) -> None:
+        m = self.model
+        declared = self.type_axes(declared_type, env)
         if declared is None:
             return
         if set(declared) != set(result.axes):
@@ -490,20 +545,21 @@ class Elaborator:
             self.error(
                 "E145",
                 f"model '{m.name}' returns axes {fmt_axes(result.axes)} but declares {fmt_axes(declared)} ({detail})",
-                m.result.span,
+                declared_type.span,
             )
             return
-        if (m.result.dtype == "int") != (result.dtype == "int64"):
+        if (declared_type.dtype == "int") != (result.dtype == "int64"):
             self.error(
                 "E146",
-                f"model '{m.name}' returns {_KIND[result.dtype]} tensor but declares {_KIND[m.result.dtype]} one",
-                m.result.span,
+                f"model '{m.name}' returns {_KIND[result.dtype]} tensor but declares {_KIND[declared_type.dtype]} one",
+                declared_type.span,
             )
             return
+        span = declared_type.span
         if list(result.axes) != declared:
             perm = [list(result.axes).index(a) for a in declared]
-            result = self.add("transpose", [result], declared, env, m.result.span, name="out", attrs={"perm": perm})
-        out = self.add("output", [result], declared, env, m.result.span, name="output", attrs={"name": "output"})
+            result = self.add("transpose", [result], declared, env, span, name="out", attrs={"perm": perm})
+        out = self.add("output", [result], declared, env, span, name=name, attrs={"name": name})
         self.g.graph["outputs"].append(out.node)
 
     def _check_bindings(self) -> None:
@@ -532,19 +588,14 @@ class Elaborator:
 
     def run_stmt(self, stmt: ast.Stmt, env: Env) -> None:
         if isinstance(stmt, ast.Assign):
-            if stmt.name in env.ints:
-                self.error("E116", f"'{stmt.name}' is an integer parameter and cannot be assigned", stmt.span)
-                return
-            value = self.eval(stmt.value, env, assign=stmt.name)
-            if isinstance(value, float):
-                self.error("E117", f"'{stmt.name}' would be a plain number; values must be tensors", _span(stmt.value))
-                value = POISON
-            env.values[stmt.name] = value
+            self.run_assign(stmt, env)
         elif isinstance(stmt, ast.Return):
-            value = self.eval(stmt.value, env)
-            if isinstance(value, float):
-                value = self.error("E117", "`return` needs a tensor, not a number", _span(stmt.value))
-            env.returned = value
+            values = [self.eval(v, env, several=len(stmt.values) == 1) for v in stmt.values]
+            for i, (value, expr) in enumerate(zip(values, stmt.values, strict=True)):
+                if isinstance(value, float):
+                    values[i] = self.error("E117", "`return` needs a tensor, not a number", _span(expr))
+            env.returned = values[0] if len(values) == 1 else tuple(values)
+            env.returned_at = stmt.span
         elif isinstance(stmt, ast.Repeat):
             self.run_repeat(stmt, env)
         else:
@@ -552,6 +603,36 @@ class Elaborator:
             if cond is None:
                 return
             self.run_block(stmt.then if cond else stmt.otherwise, env)
+
+    def run_assign(self, stmt: ast.Assign, env: Env) -> None:
+        """``name = value``, or ``a, b = F(x)`` unpacking a call's several results."""
+        for name in stmt.names:
+            taken = "an integer" if name in env.ints else "a float" if name in env.floats else None
+            taken = taken or ("a bool" if name in env.bools else None)
+            if taken:
+                self.error("E116", f"'{name}' is {taken} parameter and cannot be assigned", stmt.span)
+                return
+        several = len(stmt.names) > 1
+        value = self.eval(stmt.value, env, assign=None if several else stmt.name, several=several)
+        if isinstance(value, float):
+            self.error("E117", f"'{stmt.name}' would be a plain number; values must be tensors", _span(stmt.value))
+            value = POISON
+        if not several:
+            env.values[stmt.name] = value
+            return
+        count = len(value) if isinstance(value, tuple) else 1
+        if isinstance(value, tuple) and count == len(stmt.names):
+            env.values.update(zip(stmt.names, value, strict=True))
+            return
+        if value is not POISON:
+            what = f"{count} values" if count > 1 else "one value"
+            self.error(
+                "E191",
+                f"{len(stmt.names)} names are assigned, but the right side gives {what}",
+                stmt.span,
+                "assign as many names as the call returns",
+            )
+        env.values.update(dict.fromkeys(stmt.names, POISON))
 
     def run_repeat(self, stmt: ast.Repeat, env: Env) -> None:
         count = self.int_of(stmt.count, env, "the repeat count")
@@ -590,6 +671,8 @@ class Elaborator:
             env.ints.pop(stmt.index, None)
 
     def eval_cond(self, c: ast.Cond, env: Env) -> bool | None:
+        if isinstance(c, ast.Test):
+            return self.test_name(c, env)
         if isinstance(c, ast.Cmp):
             left, right = self.size_of(c.left, env), self.size_of(c.right, env)
             if left is None or right is None:
@@ -614,9 +697,28 @@ class Elaborator:
             return None
         return (left and right) if c.op == "and" else (left or right)
 
+    def test_name(self, c: ast.Test, env: Env) -> bool | None:
+        """A bare name as a condition: a bool parameter's value, or whether an optional argument was given."""
+        if c.name in env.bools:
+            return env.bools[c.name]
+        if c.name in env.absent:
+            return False
+        arg = next((a for a in env.circuit.args if a.name == c.name), None) if env.circuit else None
+        if arg is not None and arg.optional:
+            return True
+        what = _what(c.name, env, self)
+        self.error(
+            "E197",
+            f"`if {c.name}` needs a bool parameter or an optional argument, but '{c.name}' is {what}",
+            c.span,
+            "compare integers (`if n > 0`), or declare `name: bool` or an optional argument `name: [...]?`",
+        )
+        return None
+
     # ---- expressions -----------------------------------------------------------
-    def eval(self, e: ast.Expr, env: Env, assign: str | None = None) -> Result:
-        """Evaluate an expression to a tensor Value, a number, or POISON."""
+    def eval(self, e: ast.Expr, env: Env, assign: str | None = None, *, several: bool = False) -> Result:
+        """Evaluate an expression to a tensor Value, a number, or POISON; with ``several``
+        a call may also give a tuple of results (``a, b = F(x)``, ``return F(x)``)."""
         self.expr_depth += 1
         try:
             if self.expr_depth > MAX_EXPR_DEPTH:
@@ -627,9 +729,26 @@ class Elaborator:
                     "name intermediate values with `=`",
                 )
                 raise Abort
-            return self._eval(e, env, assign)
+            result = self._eval(e, env, assign)
         finally:
             self.expr_depth -= 1
+        if isinstance(result, tuple) and not several:
+            return self.several_here(e, len(result))
+        return result
+
+    def several_here(self, e: ast.Expr, count: int) -> _Poison:
+        """E190: a call with several results used where one value is needed."""
+        func = e.func if isinstance(e, ast.Call) else "this"
+        decl = self.circuits.get(func)
+        names = [r.name for r in decl.results] if decl is not None else []
+        if not all(names):
+            names = [f"r{i}" for i in range(count)]
+        return self.error(
+            "E190",
+            f"'{func}' returns {count} values where one is needed",
+            _span(e),
+            f"unpack them first: `{', '.join(names)} = {func}(...)`",
+        )
 
     def _eval(self, e: ast.Expr, env: Env, assign: str | None) -> Result:
         if isinstance(e, ast.Number):
@@ -660,6 +779,22 @@ class Elaborator:
             return env.values[e.name]
         if e.name in env.ints:
             return float(env.ints[e.name])
+        if e.name in env.floats:
+            return env.floats[e.name]
+        if e.name in env.bools:
+            return self.error(
+                "E196",
+                f"'{e.name}' is a bool parameter; it is not a value",
+                e.span,
+                f"use it as a condition (`if {e.name} {{ ... }}`) or an option (`bias={e.name}`)",
+            )
+        if e.name in env.absent:
+            return self.error(
+                "E195",
+                f"optional argument '{e.name}' was not given at this call",
+                e.span,
+                f"use it under `if {e.name} {{ ... }}`",
+            )
         concrete = self.lookup_axis(e.name, env)
         if concrete is not None:
             size = self.axes[concrete].fixed
@@ -714,6 +849,23 @@ def _span_from(d: dict[str, Any]) -> Span | None:
 def _root(axis: ir.Axis) -> str:
     symbols = axis.size.symbols()
     return next(iter(symbols)) if len(symbols) == 1 else axis.name
+
+
+def _what(name: str, env: Env, el: Elaborator) -> str:
+    """What ``name`` is here, for messages: 'a tensor value', 'an integer parameter', ..."""
+    if name in env.values:
+        return "a tensor value"
+    if name in env.ints:
+        return "an integer parameter"
+    if name in env.floats:
+        return "a float parameter"
+    if el.lookup_axis(name, env) is not None:
+        return "an axis"
+    return "not defined here"
+
+
+def _count(n: int) -> str:
+    return "one value" if n == 1 else f"{n} values"
 
 
 def _names(axes: list[str]) -> str:

@@ -213,7 +213,10 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
             if keyword is not None and keyword in accept:
                 kind = keyword if "NAME" not in accept or _shifts(states, state_stack, keyword) else "NAME"
         elif kind == "NUMBER":
-            kind = "INT" if value.isdigit() and "INT" in accept else "NUMBER"
+            if value.isdigit():
+                kind = "INT" if "INT" in accept else "NUMBER"
+            else:
+                kind = "FLOAT" if "FLOAT" in accept else "NUMBER"
         elif kind == "SYM":
             kind = "CMP" if value in cmp_ops and ("CMP" in accept or value not in symbols) else symbols[value]
         # every token but strings sits on one line, and strings cannot hold newlines

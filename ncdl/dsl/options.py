@@ -73,6 +73,8 @@ class Options:
         if kind == "bool":
             if isinstance(expr, ast.Bool):
                 return expr.value
+            if isinstance(expr, ast.Name) and expr.name in self.env.bools:
+                return self.env.bools[expr.name]
             self._bad(expr, f"option '{name}' takes `true` or `false`")
         if kind == "str":
             if isinstance(expr, ast.String) and (not opt.choices or expr.value in opt.choices):

@@ -105,7 +105,22 @@ class _Builder:
         return ast.ParamDecl(str(name), str(kind) if kind is not None else None, default, span)
 
     def arg_decl(self, c: list, span: Span) -> ast.ArgDecl:
-        return ast.ArgDecl(str(c[0]), c[1], span)
+        return ast.ArgDecl(str(c[0]), c[1], span, c[2] is not None)
+
+    def optional(self, c: list, span: Span) -> bool:
+        return True
+
+    def results(self, c: list, span: Span) -> list[ast.ResultDecl]:
+        if len(c) == 1 and isinstance(c[0], ast.TypeExpr):
+            return [ast.ResultDecl(None, c[0], c[0].span)]
+        return c
+
+    def result_decl(self, c: list, span: Span) -> ast.ResultDecl:
+        name, type_ = c
+        return ast.ResultDecl(str(name) if name is not None else None, type_, span)
+
+    def pfloat(self, c: list, span: Span) -> ast.Number:
+        return ast.Number(float(str(c[0])), False, c[0].span)
 
     def int_kw(self, c: list, span: Span) -> str:
         return "int"
@@ -123,10 +138,11 @@ class _Builder:
 
     # statements ------------------------------------------------------------
     def assign(self, c: list, span: Span) -> ast.Assign:
-        return ast.Assign(str(c[0]), c[1], span)
+        *names, value = c
+        return ast.Assign([str(n) for n in names], value, span)
 
     def return_stmt(self, c: list, span: Span) -> ast.Return:
-        return ast.Return(c[0], span)
+        return ast.Return(c, span)
 
     def repeat_stmt(self, c: list, span: Span) -> ast.Repeat:
         index, count, label, body = c
@@ -246,6 +262,9 @@ class _Builder:
     def cnot(self, c: list, span: Span) -> ast.BoolOp:
         return ast.BoolOp("not", c[0], None, span)
 
+    def ctest(self, c: list, span: Span) -> ast.Test:
+        return ast.Test(str(c[0]), span)
+
 
 _BUILDER = _Builder()
 
@@ -297,6 +316,6 @@ def _quote(text: str) -> str:
 def _or_list(items: list[str]) -> str:
     if len(items) <= 2:
         return " or ".join(items)
-    if len(items) > 6:
-        return ", ".join(items[:6]) + ", ..."
+    if len(items) > 7:
+        return ", ".join(items[:7]) + ", ..."
     return ", ".join(items[:-1]) + " or " + items[-1]

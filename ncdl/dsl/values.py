@@ -41,8 +41,8 @@ class _Poison:
 
 POISON = _Poison()
 
-#: A tensor, a compile-time number, or poison.
-Result = Value | float | _Poison
+#: A tensor, a compile-time number, poison, or several results of one call (a tuple).
+Result = Value | float | _Poison | tuple
 
 
 @dataclass
@@ -60,10 +60,14 @@ class Env:
     axis_env: dict[str, str] = field(default_factory=dict)
     local_axes: set[str] = field(default_factory=set)
     ints: dict[str, int] = field(default_factory=dict)
+    floats: dict[str, float] = field(default_factory=dict)
+    bools: dict[str, bool] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)  # optional arguments this call left out
     values: dict[str, Value | _Poison] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)
     depth: int = 0
     returned: Result | None = None
+    returned_at: Any = None  # the span of the `return` that set ``returned``
     solo_path: str | None = None
     ties: list[tuple[str, str]] = field(default_factory=list)
     pending: dict[str, tuple[Env, str]] = field(default_factory=dict)

@@ -51,6 +51,22 @@ model M(x: [batch, model, seq]) -> [batch, model, seq] {
     a = layernorm[seq](x, affine=false) + rmsnorm[seq](x, affine=false)
     return a + layernorm[model, seq](x, affine=false) + rmsnorm[batch, seq](x, affine=false)
 }""",
+    "several_results_options": """
+axis model = 6
+circuit Scores(q: [seq, model], k: [key, model], bias: [seq, key]?) -> (probs: [seq, key], logits: [seq, key]) {
+    s = contract[model](q, k) / sqrt(model)
+    if bias { s = s + bias }
+    return softmax[key](s), s
+}
+circuit Norm[c, eps: float = 1e-5, centre: bool = true, gain: float = 1](x: [c]) -> [c] {
+    return layernorm[c](x, eps=eps, bias=centre) * gain
+}
+model M(x: [batch, seq, model], b: [batch, seq, key]) -> (h: [batch, seq, model], p: [batch, key, seq], [batch, seq, key]) {
+    h = Norm[model, eps=1e-3, centre=false, gain=0.5](x)
+    p, logits = Scores(h, rename[seq -> key](x), bias=b)
+    q, _ = Scores(h, rename[seq -> key](x))
+    return h + Norm[model](x), p + q, logits
+}""",
     "batchnorm": """
 axis c = 3
 model M(img: [batch, c, y, x], s: [batch, y, c]) -> [batch, c, y, x] {

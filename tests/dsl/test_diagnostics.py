@@ -90,7 +90,7 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "syntax": (
         H + "model M(x: [batch, model]) -> [batch, model] {\n    return relu(x))\n}\n",
-        "m.ncd:5:19: error[E001]: unexpected ')'\n 5 |     return relu(x))\n   |                   ^\n  help: expected ';', 'if', 'repeat', 'return', '}' or a name",
+        "m.ncd:5:19: error[E001]: unexpected ')'\n 5 |     return relu(x))\n   |                   ^\n  help: expected ',', ';', 'if', 'repeat', 'return', '}' or a name",
     ),
     "int_arith": (
         H + "model M(t: int[batch] of vocab) -> [batch] {\n    return t * 2\n}\n",
@@ -246,8 +246,8 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "bad_parameter_kind": (
         H
-        + "circuit F[k: float](x: [model]) -> [model] { return x }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[k=1](x)\n}\n",
-        "m.ncd:4:11: error[E135]: parameter kind must be `int` or `axis`, not 'float'\n 4 | circuit F[k: float](x: [model]) -> [model] { return x }\n   |           ^^^^^^^^",
+        + "circuit F[k: real](x: [model]) -> [model] { return x }\nmodel M(x: [batch, model]) -> [batch, model] {\n    return F[k=1](x)\n}\n",
+        "m.ncd:4:11: error[E135]: parameter kind must be `axis`, `int`, `float` or `bool`, not 'real'\n 4 | circuit F[k: real](x: [model]) -> [model] { return x }\n   |           ^^^^^^^",
     ),
     "linear_without_arrow": (
         H + M + "    return linear[model](x)\n}\n",
