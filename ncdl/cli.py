@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,20 +119,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     name = _model(program, args.model)
     state = None
     if args.weights:
-        import torch
+        from ncdl.weights import load_file
 
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                state = torch.load(args.weights, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:  # weights_only refused it: the file would run code or is no state_dict
-            raise InputError(
-                f"{args.weights}: refused: not a plain state_dict of tensors (save one with torch.save(module.state_dict(), path))"
-            ) from None
-        except Exception as err:  # noqa: BLE001 - any unreadable weights file is the user's input
-            raise InputError(
-                f"{args.weights}: cannot read weights ({type(err).__name__}: {_first_line(err)})"
-            ) from None
+            state = load_file(args.weights)
+        except ValueError as err:
+            raise InputError(f"{args.weights}: {err}") from None
     try:
         model = program.to_onnx(name, state_dict=state, opset=args.opset)
     except ValueError as err:  # a state_dict that does not fit the model
@@ -326,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compile)
     p = with_file("export", "export to ONNX")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    p.add_argument("--weights", help="a state_dict saved with torch.save")
+    p.add_argument("--weights", help="a state_dict: a .safetensors file, or one saved with torch.save")
     p.add_argument(
         "--opset",
         type=int,

@@ -19,16 +19,64 @@ Example:
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 
-__all__ = ["Source", "load_torch_state_dict"]
+__all__ = ["Source", "load_file", "load_torch_state_dict"]
 
 #: Where one ncdl tensor comes from: a source name; ``(name, i, n)``, the
 #: i-th of n equal chunks of that tensor along its first dimension (a fused
 #: q/k/v projection); or a function of the whole source state dict.
 Source = str | tuple[str, int, int] | Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def load_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from a file: ``.safetensors`` (the format checkpoints ship in,
+    read with the ``safetensors`` package) or a ``torch.save`` file of plain tensors
+    (read with ``weights_only=True``, so a file that would run code is refused).
+
+    The result goes to ``module.load_state_dict(...)``, ``program.to_onnx(state_dict=...)``
+    or :func:`load_torch_state_dict`; torch.nn's flat shapes are accepted by all three.
+
+    Raises:
+        ValueError: the file is missing, unreadable, or not a plain state dict (one line, no traceback needed).
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file as read_safetensors
+        except ImportError:
+            raise ValueError(
+                "reading .safetensors needs the safetensors package: pip install 'ncdl[weights]'"
+            ) from None
+        try:
+            return dict(read_safetensors(str(path), device="cpu"))
+        except Exception as err:  # noqa: BLE001 - any unreadable file is the caller's input
+            raise ValueError(f"cannot read weights ({type(err).__name__}: {_first_line(err)})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused it: the file would run code or is no state_dict
+        raise ValueError(
+            "refused: not a plain state_dict of tensors (save one with torch.save(module.state_dict(), path))"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the caller's input
+        raise ValueError(f"cannot read weights ({type(err).__name__}: {_first_line(err)})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            "refused: not a plain state_dict of tensors (save one with torch.save(module.state_dict(), path))"
+        )
+    return dict(state)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def load_torch_state_dict(

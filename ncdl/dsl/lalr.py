@@ -215,8 +215,13 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
         elif kind == "NUMBER":
             if value.isdigit():
                 kind = "INT" if "INT" in accept else "NUMBER"
-            else:
+            elif "FLOAT" in accept or "NUMBER" in accept:
                 kind = "FLOAT" if "FLOAT" in accept else "NUMBER"
+            else:  # no number may come here: in a path (`layer.3.attn`) read the digits or the dot alone
+                digits = re.match(r"[0-9]*", value).group()
+                value = digits or "."
+                kind = "INT" if digits else symbols["."]
+                return kind, value, pos + len(value), (line, col, line, col + len(value))
         elif kind == "SYM":
             kind = "CMP" if value in cmp_ops and ("CMP" in accept or value not in symbols) else symbols[value]
         # every token but strings sits on one line, and strings cannot hold newlines

@@ -191,7 +191,10 @@ class _Builder:
         return ("args", [x for x in c if x is not None])
 
     def label(self, c: list, span: Span) -> tuple:
-        return ("label", str(c[0]))
+        return ("label", c[0])
+
+    def path(self, c: list, span: Span) -> str:
+        return ".".join(str(part) for part in c)
 
     def _call(self, c: list, span: Span) -> ast.Call:
         name = c[0]

@@ -178,6 +178,13 @@ def _prod(xs: list[int]) -> int:
     return out
 
 
+def _flat(param: dict[str, Any], flat: list[int]) -> dict[str, Any]:
+    """Record torch.nn's (flat) shape of a weight whose axes it fuses (see :mod:`ncdl.ir.flat`)."""
+    if flat != param["shape"]:
+        param["flat"] = flat
+    return param
+
+
 # ---- rules -------------------------------------------------------------------
 
 
@@ -201,10 +208,11 @@ def _linear(b: Box) -> Value:
     out_sizes = [b.fixed(a) for a in outs]
     path = b.path()
     init = _uniform(_prod(in_sizes))
-    params = [b.param(path, "weight", outs + ins, out_sizes + in_sizes, init)]
+    n_out, n_in = _prod(out_sizes), _prod(in_sizes)
+    params = [_flat(b.param(path, "weight", outs + ins, out_sizes + in_sizes, init), [n_out, n_in])]
     bias = b.opts.get("bias")
     if bias:
-        params.append(b.param(path, "bias", outs, out_sizes, init))
+        params.append(_flat(b.param(path, "bias", outs, out_sizes, init), [n_out]))
     axes = [a for a in x.axes if a not in ins] + outs
     attrs = {"in": ins, "out": outs, "bias": bias}
     return b.add("linear", [x], axes, attrs=attrs, params=params, scope=path)
@@ -229,7 +237,9 @@ def _embed(b: Box) -> Value:
     n = b.fixed(vocab)
     out_sizes = [b.fixed(a) for a in outs]
     path = b.path()
-    params = [b.param(path, "weight", [vocab] + outs, [n] + out_sizes, b.opts.get("init"))]
+    params = [
+        _flat(b.param(path, "weight", [vocab] + outs, [n] + out_sizes, b.opts.get("init")), [n, _prod(out_sizes)])
+    ]
     return b.add("embed", [x], list(x.axes) + outs, attrs={"vocab": vocab, "out": outs}, params=params, scope=path)
 
 

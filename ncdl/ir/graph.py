@@ -36,7 +36,8 @@ Edge attributes (one edge per wire, a consumer's input slot):
 
 A Param dict: ``{"key": "weight", "name": "blocks.0.attn.q.weight",
 "axes": [...], "shape": [ints], "init": {"kind": ..., ...}, "tied_to":
-name or None}``. ``shape`` is authoritative (conv kernels have no named
+name or None}``, and ``"flat"`` (torch.nn's shape of the same numbers, when
+it differs: see :mod:`ncdl.ir.flat`). ``shape`` is authoritative (conv kernels have no named
 axes: their axis labels are ``"<kernel y>"``). When ``tied_to`` is set the
 tensor is the same object as the named parameter and is not created again.
 Inits: ``{"kind": "uniform", "low", "high"}``, ``{"kind": "normal", "mean",

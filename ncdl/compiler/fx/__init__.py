@@ -24,17 +24,19 @@ import torch.fx as fx
 from ncdl.compiler.fx.lower import FxEmitter
 from ncdl.compiler.fx.runtime import InputShapeError
 from ncdl.compiler.fx.table import FUSED, RULES
-from ncdl.compiler.fx.weights import build_state
+from ncdl.compiler.fx.weights import build_state, flat_hooks
 from ncdl.compiler.pipeline import FX_PASSES, run_passes
 
 __all__ = ["InputShapeError", "lower_fx"]
 
 
-def lower_fx(g: nx.MultiDiGraph) -> fx.GraphModule:
+def lower_fx(g: nx.MultiDiGraph, *, flat_weights: bool = False) -> fx.GraphModule:
     """A trainable ``torch.fx.GraphModule`` computing the model ``g``.
 
     Args:
         g: a checked IR graph (see :mod:`ncdl.ir`).
+        flat_weights: ``state_dict()`` gives torch.nn's flat shapes (``[heads*head, model]``)
+            instead of ncdl's axis shapes. Either way ``load_state_dict`` accepts both.
 
     Returns:
         A GraphModule whose parameters are freshly initialised from each
@@ -53,4 +55,5 @@ def lower_fx(g: nx.MultiDiGraph) -> fx.GraphModule:
         gm.register_buffer(name, buf)
     gm.graph = graph
     gm.recompile()
+    flat_hooks(gm, g, save_flat=flat_weights)
     return gm

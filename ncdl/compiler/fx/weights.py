@@ -8,6 +8,14 @@ weights in torch.nn, ``state_dict()`` then lists both names (pointing at one
 tensor) while ``named_parameters()`` yields it once, under the owner's name
 (the one ``tied_to`` names). ``load_state_dict`` expects both keys and
 copies both into the one tensor, so their values should agree.
+
+torch.nn stores fused wires flat (``nn.Linear``'s ``[heads*head, model]``
+where ncdl has ``[heads, head, model]``): :class:`FlatLoad`, a
+``load_state_dict`` pre-hook, reshapes such tensors on the way in, so a
+reference model's ``state_dict()`` loads as it is; :class:`FlatSave`, a
+``state_dict`` post-hook (``to_torch(..., flat_weights=True)``), gives
+torch.nn's shapes on the way out. Only exact reshapes (runs of adjacent
+dimensions merged, :func:`ncdl.ir.flat.is_flattening`) are made.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import torch
 from torch import nn
 
 from ncdl.ir import topological
+from ncdl.ir.flat import flat_shape, is_flattening
 
 _DTYPES = {"float32": torch.float32, "int64": torch.int64}
 
@@ -83,3 +92,45 @@ def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool) 
         module.register_buffer(leaf, tensor)
     else:
         module.register_parameter(leaf, tensor)  # type: ignore[arg-type]
+
+
+class FlatLoad:
+    """A ``load_state_dict`` pre-hook: an entry whose shape flattens the parameter's
+    (torch.nn's ``[heads*head, model]`` for ``[heads, head, model]``) is reshaped to it.
+
+    A class rather than a closure, so that the module still pickles.
+    """
+
+    def __init__(self, shapes: dict[str, list[int]]) -> None:
+        self.shapes = shapes
+
+    def __call__(self, module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+        for name, shape in self.shapes.items():
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor) and list(value.shape) != shape and is_flattening(value.shape, shape):
+                state_dict[prefix + name] = value.reshape(shape)
+
+
+class FlatSave:
+    """A ``state_dict`` post-hook giving each parameter in torch.nn's (flat) shape."""
+
+    def __init__(self, shapes: dict[str, list[int]]) -> None:
+        self.shapes = shapes
+
+    def __call__(self, module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+        for name, shape in self.shapes.items():
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor):
+                state_dict[prefix + name] = value.reshape(shape)
+
+
+def flat_hooks(module: nn.Module, g: nx.MultiDiGraph, *, save_flat: bool) -> None:
+    """Let ``module`` load torch.nn's flat weights, and with ``save_flat`` also give them."""
+    flats = {}
+    for node in topological(g):
+        for p in g.nodes[node]["params"]:  # tied copies too: state_dict lists them under their own names
+            if p.get("flat"):
+                flats[p["name"]] = p
+    module.register_load_state_dict_pre_hook(FlatLoad({name: list(p["shape"]) for name, p in flats.items()}))
+    if save_flat:
+        module.register_state_dict_post_hook(FlatSave({name: flat_shape(p) for name, p in flats.items()}))

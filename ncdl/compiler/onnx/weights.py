@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from ncdl.ir.flat import is_flattening
+
 
 class WeightSource:
     """Gives the array for each parameter or buffer, by name.
 
     With a ``state_dict`` every tensor comes from it (a missing key or a
-    wrong shape raises one clear line); without, parameters follow their
+    wrong shape raises one clear line; torch.nn's flat shape of an axis-shaped
+    weight is reshaped, :mod:`ncdl.ir.flat`); without, parameters follow their
     ``init`` dict, drawn from a numpy generator seeded with ``seed``.
     """
 
@@ -33,6 +36,8 @@ class WeightSource:
             if name not in self.state_dict:
                 raise ValueError(f"state_dict has no entry `{name}` (the model needs shape {list(shape)})")
             array = to_numpy(self.state_dict[name])
+            if tuple(array.shape) != shape and is_flattening(array.shape, shape):
+                array = array.reshape(shape)  # torch.nn's flat shape of the same numbers
             if tuple(array.shape) != shape:
                 raise ValueError(
                     f"state_dict entry `{name}` has shape {list(array.shape)}, the model needs {list(shape)}"
