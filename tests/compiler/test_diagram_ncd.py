@@ -107,3 +107,21 @@ def test_each_tensor_is_one_wire_per_axis() -> None:
     for u, v, data in g.edges(data=True):
         strands = [by_colour[c[:7]] for e in dot.edges_between(u, v) for c in e["color"].split(":")]
         assert sorted(strands) == sorted(data["axes"])
+
+
+def test_each_result_of_a_model_is_its_own_output_wire() -> None:
+    source = """
+axis batch, seq, model = 4
+model Two(x: [batch, seq, model]) -> (hidden: [batch, seq, model], pooled: [batch, model]) {
+    h = relu(x)
+    return h, mean[seq](h)
+}
+"""
+    program = ncdl.loads(source)
+    g = program.graph()
+    dot = diagram_dot.parse(program.render().source)
+    outputs = g.graph["outputs"]
+    assert len(outputs) == 2
+    for node, name in zip(outputs, ["hidden", "pooled"], strict=True):
+        assert name in dot.nodes[node]["label"]
+        assert [t for t, h, _ in dot.edges if h == node]  # a wire reaches each output
