@@ -9,7 +9,7 @@ It is registered through the ``pygments.lexers`` entry point in
 ``String``                  ``"file.ncd"``, option strings
 ``Keyword.Declaration``     ``use axis circuit model`` at the start of a line
 ``Keyword``                 ``return repeat in as if else of``
-``Keyword.Type``            ``int``
+``Keyword.Type``            ``int float bool``
 ``Keyword.Constant``        ``true false``
 ``Operator.Word``           ``and or not``
 ``Name.Class``              the name a ``model`` declares
@@ -18,7 +18,7 @@ It is registered through the ``pygments.lexers`` entry point in
 ``Name.Variable``           the names an ``axis`` declaration introduces
 ``Number``                  integers and floats
 ``Operator``                ``-> <= >= == != ~ + - * / // ** = < >``
-``Punctuation``             ``( ) [ ] { } , : ;``
+``Punctuation``             ``( ) [ ] { } , : ; . ?``
 ``Name``                    every other name (values, axes in brackets)
 ==========================  ===================================================
 
@@ -85,7 +85,7 @@ class NcdlLexer(RegexLexer):
         "common": [
             (r'"[^"\n]*"', String),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
-            (r"int\b", Keyword.Type),
+            (r"(int|float|bool)\b", Keyword.Type),
             (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),
             (words(WORD_OPERATORS, suffix=r"\b"), Operator.Word),
             (words(BOXES, prefix=r"\b", suffix=r"\b"), Name.Builtin),
@@ -95,6 +95,6 @@ class NcdlLexer(RegexLexer):
             (r"\d+\.\d*|\.\d+", Number.Float),
             (r"\d+", Number.Integer),
             (r"->|<=|>=|==|!=|//|\*\*|[~+\-*/=<>]", Operator),
-            (r"[()\[\]{},:;]", Punctuation),
+            (r"[()\[\]{},:;.?]", Punctuation),
         ],
     }

@@ -39,7 +39,11 @@ def hover(index: Index, file: str, line: int, col: int) -> str | None:
     if sym.kind == "axis":
         return _hover_axis(index, occ)
     if sym.kind == "int":
-        return f"```ncdl\n{sym.name}: int\n```\ninteger parameter of `{sym.container}`"
+        decl = index.circuits.get(sym.container)
+        kind = next((p.kind for p in decl.params if p.name == sym.name), None) if decl else None
+        kind = kind if kind in ("float", "bool") else "int"
+        what = {"int": "integer", "float": "float", "bool": "bool"}[kind]
+        return f"```ncdl\n{sym.name}: {kind}\n```\n{what} parameter of `{sym.container}`"
     if sym.kind == "box":
         return _hover_box(index, occ)
     if sym.kind == "option":

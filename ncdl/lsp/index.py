@@ -304,7 +304,12 @@ class _Walker:
                 sym = Symbol(kind, decl.name, decl.name_span)
                 self.globals.setdefault(decl.name, sym)
                 self.params[decl.name] = {
-                    p.name: Symbol("int" if p.kind == "int" else "axis", p.name, _name_span(p.span, p.name), decl.name)
+                    p.name: Symbol(
+                        "int" if p.kind in ("int", "float", "bool") else "axis",
+                        p.name,
+                        _name_span(p.span, p.name),
+                        decl.name,
+                    )
                     for p in decl.params
                 }
         for module in self.index.modules:
@@ -337,20 +342,28 @@ class _Walker:
             self.type_expr(arg.type, scope, decl.name)
             value = scope.setdefault(arg.name, Symbol("value", arg.name, _name_span(arg.span, arg.name), decl.name))
             self.add(_name_span(arg.span, arg.name), value, True, arg)
-        self.type_expr(decl.result, scope, decl.name)
+        for result in decl.results:
+            self.type_expr(result.type, scope, decl.name)
         self.block(decl.body, scope, decl.name)
 
     def block(self, body: list[ast.Stmt], scope: dict[str, Symbol], owner: str) -> None:
         for stmt in body:
             if isinstance(stmt, ast.Assign):
                 self.expr(stmt.value, scope, owner)
-                span = _name_span(stmt.span, stmt.name)
-                sym = scope.get(stmt.name)
-                if sym is None or sym.kind != "value":
-                    sym = scope[stmt.name] = Symbol("value", stmt.name, span, owner)
-                self.add(span, sym, True, stmt)
+                line = self.index.line_text(stmt.span.file, stmt.span.line)
+                col = stmt.span.col - 1
+                for name in stmt.names:  # `a, b = F(x)`: each name where it stands
+                    found = line.find(name, col)
+                    col = found if found >= 0 else col
+                    span = Span(stmt.span.file, stmt.span.line, col + 1, stmt.span.line, col + 1 + len(name))
+                    col += len(name)
+                    sym = scope.get(name)
+                    if sym is None or sym.kind != "value":
+                        sym = scope[name] = Symbol("value", name, span, owner)
+                    self.add(span, sym, True, stmt)
             elif isinstance(stmt, ast.Return):
-                self.expr(stmt.value, scope, owner)
+                for value in stmt.values:
+                    self.expr(value, scope, owner)
             elif isinstance(stmt, ast.Repeat):
                 self.sexpr(stmt.count, scope, owner)
                 if stmt.index:
@@ -366,7 +379,11 @@ class _Walker:
                 self.block(stmt.otherwise, scope, owner)
 
     def cond(self, c: ast.Cond, scope: dict[str, Symbol], owner: str) -> None:
-        if isinstance(c, ast.Cmp):
+        if isinstance(c, ast.Test):  # a bool parameter or an optional argument
+            sym = scope.get(c.name)
+            if sym is not None:
+                self.add(c.span, sym, False, c)
+        elif isinstance(c, ast.Cmp):
             self.sexpr(c.left, scope, owner)
             self.sexpr(c.right, scope, owner)
         else:
@@ -412,7 +429,7 @@ class _Walker:
                 stack += reversed(e.items)
             elif isinstance(e, ast.Call):
                 self.call(e, scope, owner)
-                stack += reversed(e.args)
+                stack += reversed([*e.args, *(k.value for k in e.kwargs if k.name != "tie")])
 
     def call(self, call: ast.Call, scope: dict[str, Symbol], owner: str) -> None:
         target = self.globals.get(call.func)

@@ -80,3 +80,31 @@ def test_a_value_no_model_keeps_says_so() -> None:
 def test_a_program_that_does_not_parse_gives_its_diagnostic_and_an_empty_index() -> None:
     index = build("axis a\nmodel M(x: [a]) -> [a] { return x -> }\n", "/p/bad.ncd")
     assert [d.code for d in index.diagnostics] == ["E001"] and index.occurrences == []
+
+
+SIGNATURES = """\
+axis batch, seq, key ~ seq, d = 4
+
+circuit Two[eps: float = 1e-5, on: bool = true](x: [seq, d], m: [seq, key]?) -> (a: [seq, d], b: [seq, d]) {
+    if on and m { x = x * eps }
+    return layernorm[d](x, eps=eps), x
+}
+
+model M(x: [batch, seq, d]) -> [batch, seq, d] {
+    first, second = Two[eps=0.5](x)
+    return first + second
+}
+"""
+
+
+def test_unpacked_names_scalar_parameters_and_optional_tests_resolve() -> None:
+    index = build(SIGNATURES, "/p/s.ncd")
+    second = index.at("/p/s.ncd", *at(SIGNATURES, "second", nth=1))
+    assert (index.definition(second).line, index.definition(second).col) == at(SIGNATURES, "second")
+    eps = index.references(index.at("/p/s.ncd", *at(SIGNATURES, "eps: float")).symbol)
+    assert [(o.span.line, o.span.col) for o in eps] == [
+        at(SIGNATURES, "eps: float"), at(SIGNATURES, "eps }"), at(SIGNATURES, "eps=eps", offset=4), at(SIGNATURES, "eps=0.5")
+    ]  # fmt: skip
+    tested = index.at("/p/s.ncd", *at(SIGNATURES, "m {"))
+    assert (tested.symbol.name, tested.symbol.kind) == ("m", "value")
+    assert features.hover(index, "/p/s.ncd", *at(SIGNATURES, "on and")).startswith("```ncdl\non: bool\n```")
