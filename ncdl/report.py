@@ -11,15 +11,22 @@ from ncdl import ir
 
 
 def signature(g: nx.MultiDiGraph) -> str:
-    """``GPT(tokens: int64[batch, seq] of vocab) -> [batch, seq, vocab]``."""
+    """``GPT(tokens: int64[batch, seq] of vocab) -> [batch, seq, vocab]``; several or named
+    results in parentheses, ``-> (hidden: [batch, seq, model], pooled: [batch, model])``."""
     args = []
     for node in g.graph["inputs"]:
         data = g.nodes[node]
         of = f" of {data['attrs']['of']}" if data["attrs"].get("of") else ""
         dtype = "int" if data["dtype"] == "int64" else ""
         args.append(f"{data['attrs']['name']}: {dtype}[{', '.join(data['axes'])}]{of}")
-    outs = [f"[{', '.join(g.nodes[n]['axes'])}]" for n in g.graph["outputs"]]
-    result = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ")"
+    outs, named = [], False
+    for node in g.graph["outputs"]:
+        data = g.nodes[node]
+        name = data["attrs"]["name"]
+        label = "" if name == "output" or name.startswith("output_") else f"{name}: "
+        named = named or bool(label)
+        outs.append(f"{label}[{', '.join(data['axes'])}]")
+    result = outs[0] if len(outs) == 1 and not named else "(" + ", ".join(outs) + ")"
     return f"{g.graph['model']}({', '.join(args)}) -> {result}"
 
 

@@ -112,3 +112,32 @@ def test_optional_arguments_given_by_position_by_name_or_left_out() -> None:
     torch.testing.assert_close(a, torch.softmax(s + m, -1))
     torch.testing.assert_close(b, torch.softmax(s, -1))
     torch.testing.assert_close(c, torch.softmax(s - m, -1))
+
+
+def test_the_printed_signature_names_the_results() -> None:
+    from ncdl.report import signature
+
+    assert signature(ncdl.loads(SEVERAL).graph()).endswith("-> (hidden: [batch, seq, model], pooled: [batch, model])")
+    numbered = ncdl.loads(HEAD + "model M(x: [batch, model]) -> ([batch, model], [model]) { return x, sum[batch](x) }")
+    assert signature(numbered.graph()).endswith("-> ([batch, model], [model])")
+    assert signature(ncdl.loads(HEAD + "model M(x: [model]) -> [model] { return x }").graph()).endswith("-> [model]")
+
+
+def test_a_repeated_call_with_several_results_is_the_iteration() -> None:
+    source = HEAD + (
+        "circuit Step(a: [model], b: [model]) -> ([model], [model]) { return a + linear[model -> model](b), relu(b) }\n"
+        "model M(x: [batch, model]) -> [batch, model] {\n"
+        "    a = x\n    b = x\n    repeat 2 as layer { a, b = Step(a, b) }\n    return a + b\n}\n"
+    )
+    gm = ncdl.loads(source).to_torch()
+    assert list(gm.state_dict()) == [
+        "layer.0.linear.weight",
+        "layer.0.linear.bias",
+        "layer.1.linear.weight",
+        "layer.1.linear.bias",
+    ]
+    x = torch.randn(3, 4)
+    l0, l1 = gm.get_submodule("layer.0.linear"), gm.get_submodule("layer.1.linear")
+    b1 = torch.relu(x)
+    a2 = x + F.linear(x, l0.weight, l0.bias) + F.linear(b1, l1.weight, l1.bias)
+    torch.testing.assert_close(gm(x), a2 + torch.relu(b1))
