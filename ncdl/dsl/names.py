@@ -51,6 +51,27 @@ def check_names(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diagn
                 why = "it is a Python keyword" if keyword.iskeyword(part) else "torch.nn.Module already uses it"
                 message = f"'{part}' cannot name an instance (in '{p['name']}'): {why}"
                 out.append(_at(data, sources, message, "choose another name, e.g. with `as name`"))
+    out += _tensor_and_module(g, sources)
+    return out
+
+
+def _tensor_and_module(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diagnostic]:
+    """A path may name a tensor or a module, not both: ``param(...) as pos`` beside
+    ``linear(...) as pos.proj`` would make ``pos`` a parameter and a submodule."""
+    tensors = {}
+    for _node, data in g.nodes(data=True):
+        for p in (data.get("params") or []) + (data.get("buffers") or []):
+            tensors[p["name"]] = data
+    out = []
+    reported: set[str] = set()
+    for name in tensors:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in tensors and prefix not in reported:
+                reported.add(prefix)
+                message = f"'{prefix}' names a tensor and also the module holding '{name}'"
+                out.append(_at(tensors[prefix], sources, message, "label one of them `as` another path"))
     return out
 
 

@@ -1,5 +1,6 @@
-"""The exact text of each diagnostic about signatures: several results, float and bool
-parameters, optional arguments (one small program per mistake, as in test_diagnostics.py)."""
+"""The exact text of each diagnostic about signatures and labels: several results, float
+and bool parameters, optional arguments, label paths (one small program per mistake, as in
+test_diagnostics.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ TWO = "circuit Two(x: [model]) -> (a: [model], b: [model]) { return x, relu(x) }
 MASKED = "circuit Masked(s: [seq, key], mask: [seq, key]?) -> [seq, key] {\n    return s + mask\n}\n"
 
 CASES: dict[str, tuple[str, str]] = {
+    "label_path_is_a_tensor_and_a_module": (
+        H + "model M(x: [batch, model]) -> [batch, model] {\n    h = x + param[model]() as pos\n"
+        "    return linear[model -> model](h) as pos.proj\n}\n",
+        "m.ncd:4:13: error[E148]: 'pos' names a tensor and also the module holding 'pos.proj.weight'\n"
+        " 4 |     h = x + param[model]() as pos\n   |             ^^^^^^^^^^^^^^^^^^^^^\n"
+        "  help: label one of them `as` another path",
+    ),
     "several_results_where_one_is_needed": (
         H + TWO + "model M(x: [batch, model]) -> [batch, model] {\n    return relu(Two(x))\n}\n",
         "m.ncd:5:17: error[E190]: 'Two' returns 2 values where one is needed\n 5 |     return relu(Two(x))\n   |                 ^^^^^^\n  help: unpack them first: `a, b = Two(...)`",
