@@ -31,10 +31,24 @@ class UsageError(Exception):
     """A bad command line (exit code 2), one line."""
 
 
+class WarningsAsErrors(Exception):
+    """``--werror`` and the file has warnings (exit code 1)."""
+
+
 def _load(args: argparse.Namespace):
+    """Load and check ``args.file``; print its warnings on stderr (they fail only with ``--werror``)."""
     from ncdl.program import load
 
-    return load(args.file, allow_paths=tuple(getattr(args, "allow_path", None) or ()))
+    program = load(args.file, allow_paths=tuple(getattr(args, "allow_path", None) or ()))
+    _show_warnings(program.warnings, getattr(args, "werror", False))
+    return program
+
+
+def _show_warnings(found: list[Any], werror: bool) -> None:
+    for w in found:
+        print(w, file=sys.stderr, end="\n\n")
+    if found and werror:
+        raise WarningsAsErrors(f"{len(found)} warning{'s' * (len(found) != 1)}, and --werror makes them errors")
 
 
 def _model(program: Any, name: str | None) -> str:
@@ -303,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file", help="the .ncd file")
         p.add_argument("--model", "-m", help="the model to use (default: the file's last model)")
         p.add_argument("--allow-path", action="append", help="allow `use` to read files under this folder")
+        p.add_argument("--werror", action="store_true", help="treat warnings as errors (exit code 1)")
         return p
 
     with_file("check", "check a file; print models, axes and parameters").set_defaults(func=cmd_check)
@@ -366,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NcdlError as err:
         print(err, file=sys.stderr)
         return EXIT_INPUT
-    except InputError as err:
+    except (InputError, WarningsAsErrors) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT
     except UsageError as err:

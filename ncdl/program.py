@@ -14,6 +14,7 @@ import networkx as nx
 
 from ncdl.compiler.pipeline import OPSET_DEFAULT
 from ncdl.dsl.check import check_source
+from ncdl.dsl.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     import graphviz
@@ -30,8 +31,12 @@ class Program:
         ['M']
     """
 
-    def __init__(self, graphs: dict[str, nx.MultiDiGraph], path: str, text: str) -> None:
+    def __init__(
+        self, graphs: dict[str, nx.MultiDiGraph], path: str, text: str, warnings: list[Diagnostic] | None = None
+    ) -> None:
         self._graphs = graphs
+        #: Warnings (``warning[Wnnn]``): legal but suspicious code, as :class:`ncdl.Diagnostic`.
+        self.warnings: list[Diagnostic] = list(warnings or [])
         self.path = path
         self.text = text
         self.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -87,8 +92,8 @@ class Program:
 
 def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:
     """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes."""
-    graphs = check_source(text, path, allow_paths=allow_paths)
-    return Program(graphs, path, text)
+    checked = check_source(text, path, allow_paths=allow_paths)
+    return Program(checked.graphs, path, text, checked.warnings)
 
 
 def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:

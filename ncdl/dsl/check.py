@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import gc
 import hashlib
+from dataclasses import dataclass, field
 
 import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.circuits import call_circuit
-from ncdl.dsl.diagnostics import NcdlError
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Boxes, Elaborator
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
+from ncdl.dsl.lint import lint_module
 from ncdl.dsl.names import check_names
 from ncdl.dsl.primitives import PRIMITIVES, binary, call_primitive, elementwise
 from ncdl.dsl.values import Env
@@ -29,8 +31,21 @@ from ncdl.ir.sizes import Size
 BOXES = Boxes(PRIMITIVES, call_primitive, binary, elementwise, call_circuit)
 
 
-def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> dict[str, nx.MultiDiGraph]:
-    """Check ncdl source; return ``{model name: IR graph}`` or raise NcdlError."""
+@dataclass
+class Checked:
+    """A checked file: one IR per model, the warnings, the circuits it declares."""
+
+    graphs: dict[str, nx.MultiDiGraph]
+    warnings: list[Diagnostic] = field(default_factory=list)
+    circuits: dict[str, ast.CircuitDecl] = field(default_factory=dict)
+
+
+def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> Checked:
+    """Check ncdl source; return its models' IR and its warnings, or raise NcdlError.
+
+    Warnings are reported only for a file without errors (an error's
+    consequences would show up as warnings too).
+    """
     # The front end allocates many small objects that all stay alive; the cyclic
     # garbage collector would rescan them again and again (quadratic time).
     enabled = gc.isenabled()
@@ -42,7 +57,7 @@ def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...]
             gc.enable()
 
 
-def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[str, nx.MultiDiGraph]:
+def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> Checked:
     modules, sources = load_modules(text, path, allow_paths)
     scratch = Elaborator(None, {}, {}, set(), sources, BOXES)
     axes, global_axes = _declare_axes(modules, scratch)
@@ -72,7 +87,9 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> dict[st
         err = NcdlError(diagnostics)
         err.graphs = graphs
         raise err
-    return graphs
+    warnings = lint_module(root, global_axes, circuits, sources)
+    declared = {d.name: d for d in root.circuits if circuits.get(d.name) is d}
+    return Checked(graphs, warnings, declared)
 
 
 def _declare_axes(modules: list[ast.Module], el: Elaborator) -> tuple[dict[str, ir.Axis], set[str]]:

@@ -8,7 +8,9 @@ A diagnostic prints as::
       help: did you mean 'heads'?
 
 :class:`NcdlError` carries every diagnostic of one run; independent mistakes
-are all reported together.
+are all reported together. A *warning* (``warning[W001]``) has the same
+form; it points at something that is legal but almost certainly not meant
+(a value computed and never used) and never fails a command by itself.
 """
 
 from __future__ import annotations
@@ -49,14 +51,21 @@ class Diagnostic:
     hint: str | None = None
     source_line: str | None = None
     notes: list[str] = field(default_factory=list)
+    severity: str = "error"  # "error" | "warning"
+
+    @property
+    def is_warning(self) -> bool:
+        """True for a warning (code ``Wnnn``), which fails nothing by itself."""
+        return self.severity == "warning"
 
     def format(self) -> str:
         """The text shown to the user: location, message, line, caret, hint."""
+        kind = self.severity
         if self.span is None:
-            head = f"error[{self.code}]: {self.message}"
+            head = f"{kind}[{self.code}]: {self.message}"
             return "\n".join([head] + [f"  help: {self.hint}"] * bool(self.hint))
         s = self.span
-        lines = [f"{s.file}:{s.line}:{s.col}: error[{self.code}]: {self.message}"]
+        lines = [f"{s.file}:{s.line}:{s.col}: {kind}[{self.code}]: {self.message}"]
         if self.source_line is not None:
             text = self.source_line.rstrip("\n").expandtabs(1)
             shown, offset = _window(text, s.col - 1)

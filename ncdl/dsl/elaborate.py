@@ -84,6 +84,7 @@ class Elaborator:
         self.param_shapes: dict[str, list[int]] = {}
         self.used_paths: set[str] = set()
         self.path_counters: dict[str, int] = {}
+        self.label_spans: dict[str, Span] = {}
         self.expr_depth = 0
 
     # ---- diagnostics ------------------------------------------------------
@@ -374,13 +375,23 @@ class Elaborator:
             return path
         base = call.label or default
         path = env.child_path(base)
-        if path in self.used_paths:
+        if call.label is not None and path in self.used_paths:
+            first = self.label_spans.get(path)
+            where = f"the first is at {first.file}:{first.line}:{first.col}; " if first else ""
+            self.error(
+                "E163",
+                f"the name '{call.label}' is already taken by another instance in this scope",
+                _label_span(call),
+                f"{where}weights are loaded by name, so each instance needs its own: choose another label",
+            )
+        elif path in self.used_paths:
             k = self.path_counters.get(path, 1)
             while env.child_path(f"{base}_{k}") in self.used_paths:
                 k += 1
             self.path_counters[path] = k + 1
             path = env.child_path(f"{base}_{k}")
         self.used_paths.add(path)
+        self.label_spans.setdefault(path, call.span)
         env.instances[call.label or default] = path
         env.instances[path.rsplit(".", 1)[-1]] = path
         return path
@@ -813,6 +824,18 @@ class Elaborator:
         return self.error("E102", f"unknown value '{e.name}'", e.span, hint)
 
     def eval_call(self, call: ast.Call, env: Env, assign: str | None) -> Result:
+        seen: dict[str, ast.Kwarg] = {}
+        for kw in call.kwargs:
+            if kw.name in seen:
+                first = seen[kw.name].span
+                return self.error(
+                    "E133",
+                    f"option '{kw.name}' is given twice",
+                    kw.span,
+                    f"the first is at {first.file}:{first.line}:{first.col}; keep one",
+                )
+            seen[kw.name] = kw
+
         if call.func in self.circuits:
             return self.boxes.call_circuit(self, call, env, assign)
         if call.func in self.boxes.primitives:
@@ -840,6 +863,14 @@ def _solo_call(body: list[ast.Stmt], circuits: dict[str, ast.CircuitDecl]) -> bo
 
 def _span(e: Any) -> Span:
     return e.span
+
+
+def _label_span(call: ast.Call) -> Span:
+    """The span of the ``label`` in ``... as label`` (the call ends with it)."""
+    s = call.span
+    if call.label is None or s.end_col <= len(call.label):
+        return s
+    return Span(s.file, s.end_line, s.end_col - len(call.label), s.end_line, s.end_col)
 
 
 def _span_from(d: dict[str, Any]) -> Span | None:

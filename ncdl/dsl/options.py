@@ -37,7 +37,7 @@ def registry_opt(op: str, attr: str) -> Opt:
     return Opt(spec.kind, None if spec.default is REQUIRED else spec.default, tuple(spec.choices))
 
 
-INIT_KINDS = {"normal": (1, 2), "uniform": (2, 2), "zeros": (0, 0), "ones": (0, 0)}
+INIT_KINDS = {"normal": (1, 2), "uniform": (2, 2), "zeros": (0, 0), "ones": (0, 0), "constant": (1, 1), "full": (1, 1)}
 
 
 class Options:
@@ -127,12 +127,14 @@ class Options:
                 if std < 0:
                     self._bad(expr, "the standard deviation must not be negative")
                 return {"kind": "normal", "mean": mean, "std": std}
+            if expr.func in ("constant", "full"):  # full: torch.full's name for the same thing
+                return {"kind": "constant", "value": nums[0]}
             if expr.func == "uniform":
                 if nums[0] > nums[1]:
                     self._bad(expr, "uniform(low, high) needs low <= high")
                 return {"kind": "uniform", "low": nums[0], "high": nums[1]}
             return {"kind": expr.func}
-        self._bad(expr, "init takes normal(std), normal(mean, std), uniform(low, high), zeros or ones")
+        self._bad(expr, "init takes normal(std), normal(mean, std), uniform(low, high), constant(value), zeros or ones")
 
     def _bad(self, expr: ast.Expr, message: str) -> None:
         self.el.error("E136", message, expr.span)

@@ -243,8 +243,13 @@ def _embed(b: Box) -> Value:
     return b.add("embed", [x], list(x.axes) + outs, attrs={"vocab": vocab, "out": outs}, params=params, scope=path)
 
 
+_PARAM_HINT = "e.g. param[model](init=ones); for one learned number declare `axis one = 1` and write param[one]"
+
+
 def _param(b: Box) -> Value:
-    axes = b.flat_axes(at_least=0)
+    if not b.call.brackets:
+        b.fail("E138", "'param' needs the axes of its tensor in brackets", b.call.brackets_span, _PARAM_HINT)
+    axes = b.flat_axes(at_least=1)
     shape = [b.fixed(a, allow_bound=True) for a in axes]
     path = b.path()
     init = b.opts.get("init")
@@ -703,9 +708,7 @@ PRIMITIVES: dict[str, Prim] = {
     "embed": Prim(
         _embed, options={"init": Opt("init", {"kind": "normal", "mean": 0.0, "std": 1.0})}, learned=True, takes_int=True
     ),
-    "param": Prim(
-        _param, learned=True, arity=(0, 0), brackets="optional", options={"init": Opt("init", {"kind": "zeros"})}
-    ),
+    "param": Prim(_param, learned=True, arity=(0, 0), options={"init": Opt("init", {"kind": "zeros"})}),
     "contract": Prim(_contract, arity=(2, 2), brackets="optional"),
     "softmax": Prim(_softmax("softmax")),
     "logsoftmax": Prim(_softmax("logsoftmax")),
@@ -773,6 +776,10 @@ def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None)
             f"write {call.func}(x)",
         )
     if call.brackets is None and prim.brackets == "required":
+        if prim.arity == (0, 0):  # param: the brackets are its tensor's axes
+            return el.error(
+                "E138", f"'{call.func}' needs the axes of its tensor in brackets", call.func_span, _PARAM_HINT
+            )
         return el.error(
             "E138", f"'{call.func}' needs the axes it acts on in brackets", call.func_span, f"e.g. {call.func}[axis](x)"
         )

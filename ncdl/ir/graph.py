@@ -41,7 +41,7 @@ it differs: see :mod:`ncdl.ir.flat`). ``shape`` is authoritative (conv kernels h
 axes: their axis labels are ``"<kernel y>"``). When ``tied_to`` is set the
 tensor is the same object as the named parameter and is not created again.
 Inits: ``{"kind": "uniform", "low", "high"}``, ``{"kind": "normal", "mean",
-"std"}``, ``{"kind": "zeros"}``, ``{"kind": "ones"}``.
+"std"}``, ``{"kind": "zeros"}``, ``{"kind": "ones"}``, ``{"kind": "constant", "value"}``.
 
 Layout rules every backend may rely on (the checker guarantees them):
     * elementwise ops, softmax, norms, dropout, causal keep the input order;
