@@ -76,12 +76,16 @@ def _check_output(path: str | None) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print each model's signature, axis table and parameters."""
-    from ncdl.report import describe_model
+    from ncdl.report import circuit_signature, describe_model
 
     program = _load(args)
     names = [_model(program, args.model)] if args.model else program.models
     if not names:
-        print(f"{args.file}: ok (no models; {len(program.text.splitlines())} lines)")
+        circuits = [d for d in program.circuits.values() if not d.is_model]
+        count = f"{len(circuits)} circuit{'s' * (len(circuits) != 1)}"
+        print(f"{args.file}: ok: {count} checked (no models)")
+        for decl in circuits:
+            print(f"circuit {circuit_signature(decl)}")
     for name in names:
         print(describe_model(program.graph(name)))
     return EXIT_OK

@@ -32,9 +32,16 @@ class Program:
     """
 
     def __init__(
-        self, graphs: dict[str, nx.MultiDiGraph], path: str, text: str, warnings: list[Diagnostic] | None = None
+        self,
+        graphs: dict[str, nx.MultiDiGraph],
+        path: str,
+        text: str,
+        warnings: list[Diagnostic] | None = None,
+        circuits: dict[str, Any] | None = None,
     ) -> None:
         self._graphs = graphs
+        #: The circuits and models the file declares (syntax trees), by name.
+        self.circuits: dict[str, Any] = dict(circuits or {})
         #: Warnings (``warning[Wnnn]``): legal but suspicious code, as :class:`ncdl.Diagnostic`.
         self.warnings: list[Diagnostic] = list(warnings or [])
         self.path = path
@@ -93,7 +100,7 @@ class Program:
 def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:
     """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes."""
     checked = check_source(text, path, allow_paths=allow_paths)
-    return Program(checked.graphs, path, text, checked.warnings)
+    return Program(checked.graphs, path, text, checked.warnings, checked.circuits)
 
 
 def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:

@@ -5,9 +5,14 @@ Only the IR is read: no torch, no onnx.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 
 from ncdl import ir
+
+if TYPE_CHECKING:
+    from ncdl.dsl import ast
 
 
 def signature(g: nx.MultiDiGraph) -> str:
@@ -63,3 +68,30 @@ def describe_model(g: nx.MultiDiGraph) -> str:
         lines.append(f"  {p['name']:<{width}}  [{', '.join(p['axes'])}]  {shape}{tied}")
     lines.append(f"total: {ir.param_count(g):,} parameters in {len(ir.all_params(g))} tensors")
     return "\n".join(lines)
+
+
+def circuit_signature(decl: ast.CircuitDecl) -> str:
+    """``Attention[query, key, head](q: [query, head], ...) -> [query, head]`` from the source."""
+    params = []
+    for p in decl.params:
+        text = p.name + (f": {p.kind}" if p.kind else "")
+        params.append(text + (f" = {_sexpr(p.default)}" if p.default is not None else ""))
+    brackets = f"[{', '.join(params)}]" if params else ""
+    args = ", ".join(f"{a.name}: {_type(a.type)}" for a in decl.args)
+    return f"{decl.name}{brackets}({args}) -> {_type(decl.result)}"
+
+
+def _type(t: ast.TypeExpr) -> str:
+    of = f" of {t.of}" if t.of else ""
+    return f"{'int' if t.dtype == 'int' else ''}[{', '.join(_sexpr(e) for e in t.axes)}]{of}"
+
+
+def _sexpr(e: ast.SExpr, top: bool = True) -> str:
+    from ncdl.dsl import ast
+
+    if isinstance(e, ast.SName):
+        return e.name
+    if isinstance(e, ast.SInt):
+        return str(e.value)
+    text = f"{_sexpr(e.left, False)} {e.op} {_sexpr(e.right, False)}"
+    return text if top else f"({text})"

@@ -1,8 +1,10 @@
 """The checker: parsed modules to one verified IR per model.
 
 Steps, in order: parse and import (``imports.load_modules``), declare the
-global axes, collect the circuits, elaborate every model of the top-level
-file (``elaborate.Elaborator``), verify each IR. All diagnostics of a run are
+global axes, collect the circuits, check each circuit of the top-level file
+at its definition (``generic.check_circuit``), elaborate every model of it
+(``elaborate.Elaborator``), verify each IR, collect the warnings
+(``lint.lint_module``). All diagnostics of a run are
 raised together in one :class:`NcdlError`.
 """
 
@@ -19,6 +21,7 @@ from ncdl.dsl import ast
 from ncdl.dsl.circuits import call_circuit
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Boxes, Elaborator
+from ncdl.dsl.generic import check_circuit
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
 from ncdl.dsl.lint import lint_module
@@ -65,6 +68,11 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> Checked
     diagnostics = list(scratch.diagnostics)
     graphs: dict[str, nx.MultiDiGraph] = {}
     root = modules[-1]
+    # every circuit of the file, checked once at its definition
+    for decl in root.circuits:
+        if not decl.is_model and circuits.get(decl.name) is decl:
+            diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES)
+    generic = {(d.span, d.code) for d in diagnostics}
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     for decl in root.circuits:
         if not decl.is_model or circuits.get(decl.name) is not decl:
@@ -78,7 +86,7 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> Checked
             first = el.diagnostics[0]
             where = f"{first.span.file}:{first.span.line}:{first.span.col}: " if first.span else ""
             g.graph["error"] = {"message": f"{where}error[{first.code}]: {first.message}", "hint": first.hint or ""}
-            diagnostics += [d for d in el.diagnostics if d not in diagnostics]
+            diagnostics += [d for d in el.diagnostics if d not in diagnostics and (d.span, d.code) not in generic]
         else:
             ir.verify(g)
         graphs[decl.name] = g

@@ -81,7 +81,18 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
             )
         callee.ties.append((path, env.instances[tie.value.name]))
 
-    el.run_block(decl.body, callee)
+    if el.generic:
+        from ncdl.dsl.generic import result_by_signature
+
+        result = result_by_signature(el, call, decl, callee, env, broadcast)
+        if result is not POISON:
+            export_local_axes(decl, callee, env, el)
+        return result
+    el.call_stack.append((decl.name, call.span))
+    try:
+        el.run_block(decl.body, callee)
+    finally:
+        el.call_stack.pop()
     for formal, (_, fresh) in callee.pending.items():
         el.error(
             "E147",
@@ -106,12 +117,7 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
     for result, result_decl in zip(results, decl.results, strict=True):
         if isinstance(result, Value) and not _check_result(el, decl, result, result_decl.type, callee, broadcast):
             return POISON
-    # Axes the circuit introduced and returns (a strided conv's `y2`) become
-    # known to the caller under the same name, unless that name is taken there.
-    for e in (e for r in decl.results for e in r.type.axes):
-        if isinstance(e, ast.SName) and e.name in callee.local_axes and el.lookup_axis(e.name, env) is None:
-            env.axis_env[e.name] = callee.axis_env[e.name]
-            env.local_axes.add(e.name)
+    export_local_axes(decl, callee, env, el)
     return returned
 
 
@@ -222,6 +228,15 @@ def _bind_scalar(
     return True
 
 
+def export_local_axes(decl: ast.CircuitDecl, callee: Env, caller: Env, el: Elaborator) -> None:
+    """Axes the circuit introduced and returns (a strided conv's `y2`) become
+    known to the caller under the same name, unless that name is taken there."""
+    for e in (e for r in decl.results for e in r.type.axes):
+        if isinstance(e, ast.SName) and e.name in callee.local_axes and el.lookup_axis(e.name, caller) is None:
+            caller.axis_env[e.name] = callee.axis_env[e.name]
+            caller.local_axes.add(e.name)
+
+
 def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: Env, callee: Env) -> bool:
     """Bind the circuit's axis and integer parameters; False after a diagnostic."""
     positional: list[ast.SExpr] = []
@@ -256,7 +271,10 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
             el.error("E131", f"'{decl.name}' has no parameter '{name}'", item.span, hint)
             return False
     ok = True
+    in_args = {e.name for a in decl.args for e in _snames(a.type.axes)}
     for i, p in enumerate(params):
+        if not ok:  # a later default may use an unbound parameter: one error is enough
+            break
         given = positional[i] if i < len(positional) else (named[p.name].value if p.name in named else None)
         if p.kind in ("float", "bool"):
             ok = _bind_scalar(el, call, decl, p, given, caller, callee) and ok
@@ -297,6 +315,7 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
                 and el.lookup_axis(given.name, caller) is None
                 and given.name not in caller.ints
                 and given.name not in caller.values
+                and p.name not in in_args  # an argument needs it, so it cannot be new
             ):
                 # a fresh name: the circuit creates this axis and the caller learns it
                 callee.pending[p.name] = (caller, given.name)
@@ -323,3 +342,16 @@ def _bind_params(el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, caller: 
             else:
                 callee.axis_env[p.name] = concrete
     return ok
+
+
+def _snames(exprs: list[ast.SExpr]) -> list[ast.SName]:
+    """The names in size expressions."""
+    out: list[ast.SName] = []
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.SName):
+            out.append(e)
+        elif isinstance(e, ast.SBin):
+            stack += [e.left, e.right]
+    return out

@@ -71,9 +71,18 @@ class Elaborator:
         global_axes: set[str],
         sources: dict[str, list[str]],
         boxes: Boxes,
+        *,
+        generic: bool = False,
     ) -> None:
         self.model = model
         self.boxes = boxes
+        #: Checking a circuit at its definition (see :mod:`ncdl.dsl.generic`): its
+        #: parameters are opaque symbols, and what depends on their values is
+        #: left to each call site.
+        self.generic = generic
+        self.opaque: set[str] = set()
+        #: The circuit calls being inlined, outermost first: (circuit, call span).
+        self.call_stack: list[tuple[str, Span]] = []
         self.circuits = circuits
         self.global_axes = global_axes
         self.sources = sources
@@ -98,7 +107,16 @@ class Elaborator:
             lines = self.sources.get(span.file)
             if lines is not None and 0 < span.line <= len(lines):
                 line = lines[span.line - 1]
-        self.diagnostics.append(Diagnostic(code, message, span, hint, line))
+        notes = list(
+            dict.fromkeys(
+                f"in '{name}', called at {at.file}:{at.line}:{at.col}"
+                for name, at in reversed(self.call_stack)
+                if span is None or at != span
+            )
+        )
+        if len(notes) > 3:  # innermost two and the outermost call
+            notes = [*notes[:2], f"... {len(notes) - 3} more calls", notes[-1]]
+        self.diagnostics.append(Diagnostic(code, message, span, hint, line, notes))
         if len(self.diagnostics) >= 100:
             raise Abort
         return POISON
@@ -155,6 +173,20 @@ class Elaborator:
             if value.node in self.g:
                 self.g.add_edge(value.node, node, port=port, axes=list(value.axes), error=label)
 
+    # ---- opaque sizes (generic checking) ------------------------------------
+    def fresh_opaque(self, name: str) -> Size:
+        """A new opaque size, printed as ``name`` (primed when that is taken)."""
+        taken = {sym for axis in self.axes.values() for sym in axis.size.symbols()} | self.opaque
+        while name in taken:
+            name += "'"
+        self.opaque.add(name)
+        return Size.symbol(name)
+
+    def deferred(self, *sizes: Size) -> bool:
+        """True when a size question depends on an opaque parameter: while a
+        circuit is checked at its definition, each call site answers it."""
+        return self.generic and any(s.symbols() & self.opaque for s in sizes)
+
     # ---- axes and sizes --------------------------------------------------
     def lookup_axis(self, name: str, env: Env) -> str | None:
         """The concrete axis an author's name refers to, or None."""
@@ -184,7 +216,7 @@ class Elaborator:
             return Size.const(e.value)
         if isinstance(e, ast.SName):
             if e.name in env.ints:
-                return Size.const(env.ints[e.name])
+                return Size.of(env.ints[e.name])
             concrete = self.lookup_axis(e.name, env)
             if concrete is None:
                 self.unknown_axis(e.name, e.span, env)
@@ -201,6 +233,8 @@ class Elaborator:
             result = left * right
         elif e.op == "/":
             quotient = left.exact_div(right)
+            if quotient is None and self.deferred(left, right) and right.as_int() != 0:
+                quotient = self.fresh_opaque(self.format_sexpr(e, env))
             if quotient is None:
                 if right.as_int() == 0:
                     self.error("E106", "division by zero in a size", e.span)
@@ -215,6 +249,8 @@ class Elaborator:
             result = quotient
         else:  # "//"
             d = right.as_int()
+            if d is None and self.deferred(right):
+                return self.fresh_opaque(self.format_sexpr(e, env))
             if d is None or d <= 0:
                 self.error("E106", f"`//` needs a positive constant divisor, got {right}", e.span)
                 return None
@@ -225,11 +261,15 @@ class Elaborator:
             return None
         return result
 
-    def int_of(self, e: ast.SExpr, env: Env, what: str) -> int | None:
-        """Evaluate a compile-time integer; None after a diagnostic."""
+    def int_of(self, e: ast.SExpr, env: Env, what: str) -> int | Size | None:
+        """Evaluate a compile-time integer; None after a diagnostic. While a
+        circuit is checked generically, an integer made of its opaque
+        parameters stays a (symbolic) Size."""
         size = self.size_of(e, env)
         if size is None:
             return None
+        if self.deferred(size):
+            return size
         value = size.as_int()
         if value is None:
             self.error("E108", f"{what} must be a known integer, but it is {size}", _span(e))
@@ -337,7 +377,7 @@ class Elaborator:
     def same_size(self, concrete: str, size: Size, span: Span, context: str) -> bool:
         """Check an existing axis has ``size``; diagnose when not (provably)."""
         have = self.axes[concrete].size
-        if have == size:
+        if have == size or self.deferred(have, size):
             return True
         if have.is_const() and size.is_const():
             self.error("E110", f"{context} {size}, but '{concrete}' has size {have}", span)
@@ -355,6 +395,8 @@ class Elaborator:
         axis = self.axes[concrete]
         if axis.fixed is not None:
             return axis.fixed
+        if self.deferred(axis.size):
+            return 0  # a placeholder: weights are never made while checking generically
         if allow_bound and axis.bound is not None and axis.size == Size.symbol(_root(axis)):
             return axis.bound
         hint = (
@@ -611,6 +653,9 @@ class Elaborator:
             self.run_repeat(stmt, env)
         else:
             cond = self.eval_cond(stmt.cond, env)
+            if cond == "both":
+                self._run_both(stmt, env)
+                return
             if cond is None:
                 return
             self.run_block(stmt.then if cond else stmt.otherwise, env)
@@ -645,9 +690,29 @@ class Elaborator:
             )
         env.values.update(dict.fromkeys(stmt.names, POISON))
 
+    def _run_both(self, stmt: ast.If, env: Env) -> None:
+        """Generic checking of an ``if`` its parameters decide: check each
+        branch from the same state, then carry on with the ``then`` branch's
+        values (the ``else`` branch's where the ``then`` branch returned)."""
+        values, paths, returned = dict(env.values), set(self.used_paths), env.returned
+        self.run_block(stmt.then, env)
+        then_values, then_returned, then_paths = env.values, env.returned, self.used_paths
+        env.values, env.returned, self.used_paths = dict(values), returned, set(paths)
+        self.run_block(stmt.otherwise, env)
+        self.used_paths |= then_paths
+        if then_returned is None:
+            env.values, env.returned = then_values, None
+
     def run_repeat(self, stmt: ast.Repeat, env: Env) -> None:
         count = self.int_of(stmt.count, env, "the repeat count")
         if count is None:
+            return
+        if isinstance(count, Size):  # generic: check the body once, with an opaque index
+            if stmt.index is not None:
+                env.ints[stmt.index] = self.fresh_opaque(stmt.index)
+            self.run_block(stmt.body, env)
+            if stmt.index is not None:
+                env.ints.pop(stmt.index, None)
             return
         if count < 1:
             self.error("E150", f"repeat count must be at least 1, got {count}", _span(stmt.count))
@@ -681,13 +746,17 @@ class Elaborator:
         if stmt.index is not None:
             env.ints.pop(stmt.index, None)
 
-    def eval_cond(self, c: ast.Cond, env: Env) -> bool | None:
+    def eval_cond(self, c: ast.Cond, env: Env) -> bool | str | None:
+        """True or False; None after a diagnostic; ``"both"`` when it depends on
+        an opaque parameter (generic checking)."""
         if isinstance(c, ast.Test):
             return self.test_name(c, env)
         if isinstance(c, ast.Cmp):
             left, right = self.size_of(c.left, env), self.size_of(c.right, env)
             if left is None or right is None:
                 return None
+            if left != right and self.deferred(left, right):
+                return "both"
             if c.op in ("==", "!="):
                 if left == right:
                     return c.op == "=="
@@ -702,14 +771,25 @@ class Elaborator:
             return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[c.op]
         left = self.eval_cond(c.left, env)
         if c.op == "not":
-            return None if left is None else not left
+            return left if left in (None, "both") else not left
         right = self.eval_cond(c.right, env) if c.right is not None else None
         if left is None or right is None:
             return None
+        if "both" in (left, right):
+            decided = right if left == "both" else left
+            if decided == (c.op == "or"):  # `x or True`, `x and False`
+                return decided
+            return "both"
         return (left and right) if c.op == "and" else (left or right)
 
-    def test_name(self, c: ast.Test, env: Env) -> bool | None:
-        """A bare name as a condition: a bool parameter's value, or whether an optional argument was given."""
+    def test_name(self, c: ast.Test, env: Env) -> bool | str | None:
+        """A bare name as a condition: a bool parameter's value, or whether an optional argument was given
+        (``"both"`` for the checked circuit's own ones while checking generically)."""
+        own = env.circuit is self.model and env.circuit is not None
+        if self.generic and own and any(p.name == c.name and p.kind == "bool" for p in env.circuit.params):
+            return "both"
+        if self.generic and own and any(a.name == c.name and a.optional for a in env.circuit.args):
+            return "both"
         if c.name in env.bools:
             return env.bools[c.name]
         if c.name in env.absent:
@@ -789,7 +869,10 @@ class Elaborator:
         if e.name in env.values:
             return env.values[e.name]
         if e.name in env.ints:
-            return float(env.ints[e.name])
+            value = env.ints[e.name]
+            if isinstance(value, Size):  # an opaque integer parameter: 1 stands in for it
+                return float(value.as_int() or 1)
+            return float(value)
         if e.name in env.floats:
             return env.floats[e.name]
         if e.name in env.bools:
@@ -809,6 +892,8 @@ class Elaborator:
         concrete = self.lookup_axis(e.name, env)
         if concrete is not None:
             size = self.axes[concrete].fixed
+            if size is None and self.deferred(self.axes[concrete].size):
+                return 1.0
             if size is None:
                 return self.error(
                     "E109",

@@ -439,10 +439,12 @@ def _split(b: Box) -> Value:
         product = product * s
     if unknown:
         rest = total.exact_div(product)
+        if rest is None and b.el.deferred(total, product):
+            rest = b.el.fresh_opaque(maps[0].rhs[unknown[0]].name)
         if rest is None:
             b.fail("E106", f"split: {total} is not divisible by {product}", b.call.brackets_span)
         known[unknown[0]] = rest
-    elif product != total:
+    elif product != total and not b.el.deferred(product, total):
         b.fail("E110", f"split: the parts multiply to {product}, but '{axis}' has size {total}", b.call.brackets_span)
     into = [b.new_axis(e, known[i], "split") for i, e in enumerate(maps[0].rhs)]
     b.not_on(x, into, [axis])
@@ -553,7 +555,7 @@ def _outputs(b: Box, spatial: list, sizes: list[Size]) -> list[str]:
                 "use a smaller kernel or stride, or more padding",
             )
         if target is None:
-            if size == b.el.axes[axis].size:
+            if size == b.el.axes[axis].size or b.el.deferred(size, b.el.axes[axis].size):
                 outs.append(axis)
                 continue
             b.fail(

@@ -59,7 +59,7 @@ class Env:
     frames: list[list[Any]]
     axis_env: dict[str, str] = field(default_factory=dict)
     local_axes: set[str] = field(default_factory=set)
-    ints: dict[str, int] = field(default_factory=dict)
+    ints: dict[str, int | Any] = field(default_factory=dict)  # a Size while checking generically
     floats: dict[str, float] = field(default_factory=dict)
     bools: dict[str, bool] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)  # optional arguments this call left out

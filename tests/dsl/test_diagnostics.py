@@ -139,7 +139,7 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "recursion": (
         "axis n = 4\ncircuit F[k: int](x: [n]) -> [n] { return F[k=k + 1](x) }\nmodel M(x: [n]) -> [n] { return F[k=0](x) }\n",
-        "m.ncd:2:43: error[E154]: circuits call each other more than 64 levels deep (at 'F')\n 2 | circuit F[k: int](x: [n]) -> [n] { return F[k=k + 1](x) }\n   |                                           ^\n  help: check that the recursion reaches its base case (`if depth > 0 { ... }`)",
+        "m.ncd:2:43: error[E154]: circuits call each other more than 64 levels deep (at 'F')\n 2 | circuit F[k: int](x: [n]) -> [n] { return F[k=k + 1](x) }\n   |                                           ^\n  note: in 'F', called at m.ncd:2:43\n  note: in 'F', called at m.ncd:3:33\n  help: check that the recursion reaches its base case (`if depth > 0 { ... }`)",
     ),
     "option_type": (
         H + 'model M(x: [batch, model]) -> [batch, model] {\n    return dropout(x, p="high")\n}\n',
