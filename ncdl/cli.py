@@ -40,8 +40,42 @@ def _load(args: argparse.Namespace):
     from ncdl.program import load
 
     program = load(args.file, allow_paths=tuple(getattr(args, "allow_path", None) or ()))
+    values = _assignments(getattr(args, "set", None), "--set")
+    if getattr(args, "command", "") != "stats":
+        values.update(_assignments(getattr(args, "axis", None), "--axis"))
+    circuit = getattr(args, "circuit", None)
+    if circuit is not None:
+        if circuit in program.models:
+            raise UsageError(f"'{circuit}' is a model; use --model {circuit}")
+        try:
+            program = program.circuit(circuit, **values)
+        except NcdlError as err:
+            decl = program.circuits.get(circuit)
+            unset = [p.name for p in decl.params if p.default is None and p.name not in values] if decl else []
+            if unset:
+                note = f"note: '{circuit}' was checked with {', '.join(unset)} left free (no value given); "
+                note += "give values with --set NAME=VALUE"
+                err.args = (f"{err}\n\n{note}",)
+            raise
+        args.model = circuit
+    elif values:
+        try:
+            program = program.with_params(_model(program, args.model), **values)
+        except KeyError as err:
+            raise InputError(err.args[0]) from None
     _show_warnings(program.warnings, getattr(args, "werror", False))
     return program
+
+
+def _assignments(items: list[str] | None, option: str) -> dict[str, int]:
+    """``--set heads=8`` (repeatable) as ``{"heads": 8}``."""
+    out: dict[str, int] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        if not key.isidentifier() or not value.isdigit():
+            raise UsageError(f"{option} {item}: write NAME=INTEGER")
+        out[key] = int(value)
+    return out
 
 
 def _show_warnings(found: list[Any], werror: bool) -> None:
@@ -112,8 +146,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     program = _load(args)
     name = _model(program, args.model)
     module = program.to_torch(name)
-    if args.print or not args.output:
+    if args.print:
         print(module.code.strip())
+    elif not args.output:
+        count = sum(p.numel() for p in module.parameters())
+        print(f"compiled {name}: a torch.fx.GraphModule with {count:,} parameters", file=sys.stderr)
+        print("(--print shows its code, -o saves its freshly initialised state_dict)", file=sys.stderr)
     if args.output:
         import io
 
@@ -319,7 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     def with_file(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("file", help="the .ncd file")
-        p.add_argument("--model", "-m", help="the model to use (default: the file's last model)")
+        default = "every model" if name == "check" else "the file's last model"
+        p.add_argument("--model", "-m", help=f"the model to use (default: {default})")
+        p.add_argument("--circuit", help="use this circuit of the file as the model (a library file has no models)")
+        p.add_argument(
+            "--set", action="append", metavar="NAME=INT", help="give a parameter of the model (or --circuit) a value"
+        )
+        if name != "stats":
+            p.add_argument("--axis", action="append", metavar="NAME=INT", help="the same as --set, for axis parameters")
         p.add_argument("--allow-path", action="append", help="allow `use` to read files under this folder")
         p.add_argument("--werror", action="store_true", help="treat warnings as errors (exit code 1)")
         return p
@@ -354,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expand", action="append", help="open this instance path (repeatable)")
     p.set_defaults(func=cmd_render)
     p = with_file("stats", "parameters, FLOPs and activation memory")
-    p.add_argument("--axis", action="append", help="give a free axis a size: --axis seq=512")
+    p.add_argument("--axis", action="append", help="give a free axis a size at run time: --axis seq=512")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_stats)
     p = sub.add_parser("lsp", help="run the language server (LSP on stdio)", description="run the language server")

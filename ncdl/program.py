@@ -42,6 +42,7 @@ class Program:
         self._graphs = graphs
         #: The circuits and models the file declares (syntax trees), by name.
         self.circuits: dict[str, Any] = dict(circuits or {})
+        self.allow_paths: tuple[str, ...] = ()
         #: Warnings (``warning[Wnnn]``): legal but suspicious code, as :class:`ncdl.Diagnostic`.
         self.warnings: list[Diagnostic] = list(warnings or [])
         self.path = path
@@ -53,8 +54,36 @@ class Program:
         """The compile targets (``model`` declarations), in file order."""
         return list(self._graphs)
 
-    def graph(self, model: str | None = None) -> nx.MultiDiGraph:
-        """The IR of ``model`` (default: the file's only or last model)."""
+    def with_params(self, model: str | None = None, **params: int) -> Program:
+        """The program with ``model``'s parameters (``heads=8``) set to other values.
+
+        Example:
+            >>> gpt = ncdl.architectures.load("gpt").with_params("GPT", heads=8)
+        """
+        name = self._model_name(model)
+        checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)})
+        return self._derived(checked)
+
+    def circuit(self, name: str, **params: int) -> Program:
+        """A program whose only model is the file's circuit ``name``, with its
+        parameters set to ``params``; an axis parameter left unset is a free axis."""
+        checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name)
+        return self._derived(checked)
+
+    def _derived(self, checked: Any) -> Program:
+        program = Program(checked.graphs, self.path, self.text, checked.warnings, checked.circuits)
+        program.allow_paths = self.allow_paths
+        return program
+
+    def _model_name(self, model: str | None) -> str:
+        self.graph(model)  # the same errors for a missing model
+        return model or self.models[-1]
+
+    def graph(self, model: str | None = None, **params: int) -> nx.MultiDiGraph:
+        """The IR of ``model`` (default: the file's only or last model), with
+        its parameters set to ``params`` when given."""
+        if params:
+            return self.with_params(model, **params).graph(self._model_name(model))
         if not self._graphs:
             raise KeyError(f"{self.path} declares no model; add `model Name(...) -> [...] {{ ... }}`")
         if model is None:
@@ -63,21 +92,27 @@ class Program:
             raise KeyError(f"no model {model!r} in {self.path}; models: {', '.join(self.models)}")
         return self._graphs[model]
 
-    def to_torch(self, model: str | None = None, *, flat_weights: bool = False) -> torch.fx.GraphModule:
-        """A trainable ``torch.fx.GraphModule`` for ``model``. Its ``load_state_dict`` takes
-        ncdl's axis-shaped weights or torch.nn's flat ones; with ``flat_weights`` its
-        ``state_dict()`` gives the flat ones (docs/torch.md)."""
+    def to_torch(
+        self, model: str | None = None, *, flat_weights: bool = False, **params: int
+    ) -> torch.fx.GraphModule:
+        """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to
+        ``params``). Its ``load_state_dict`` takes ncdl's axis-shaped weights or torch.nn's
+        flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones (docs/torch.md)."""
         from ncdl.compiler.fx import lower_fx
 
-        return lower_fx(self.graph(model), flat_weights=flat_weights)
+        return lower_fx(self.graph(model, **params), flat_weights=flat_weights)
 
     def to_onnx(
-        self, model: str | None = None, state_dict: dict[str, Any] | None = None, opset: int = OPSET_DEFAULT
+        self,
+        model: str | None = None,
+        state_dict: dict[str, Any] | None = None,
+        opset: int = OPSET_DEFAULT,
+        **params: int,
     ) -> onnx.ModelProto:
         """An ONNX model for ``model``; weights from ``state_dict`` or freshly initialised."""
         from ncdl.compiler.onnx import lower_onnx
 
-        return lower_onnx(self.graph(model), state_dict=state_dict, opset=opset)
+        return lower_onnx(self.graph(model, **params), state_dict=state_dict, opset=opset)
 
     def render(self, model: str | None = None, **options: Any) -> graphviz.Digraph:
         """The neural circuit diagram of ``model`` as a ``graphviz.Digraph``."""
@@ -100,7 +135,9 @@ class Program:
 def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:
     """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes."""
     checked = check_source(text, path, allow_paths=allow_paths)
-    return Program(checked.graphs, path, text, checked.warnings, checked.circuits)
+    program = Program(checked.graphs, path, text, checked.warnings, checked.circuits)
+    program.allow_paths = tuple(allow_paths)
+    return program
 
 
 def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:

@@ -296,6 +296,28 @@ class CircuitDecl:
     span: Span
     name_span: Span
     file: str = ""
+    alias_of: str | None = None  # set for `model A = B[...]`: the base's name
+
+    @property
+    def result(self) -> TypeExpr:
+        """The first (usually the only) result type."""
+        return self.results[0].type
+
+
+@dataclass
+class ModelAlias:
+    """``model Name = Base[param = value, ...]``: ``Base`` (a model or a
+    circuit) as a model with other parameter values. Resolved by the checker
+    into a :class:`CircuitDecl` (:mod:`ncdl.dsl.families`)."""
+
+    name: str
+    is_model: bool
+    base: str
+    base_span: Span
+    bindings: list[BItem]
+    span: Span
+    name_span: Span
+    file: str = ""
 
     @property
     def result(self) -> TypeExpr:
@@ -331,3 +353,4 @@ class Module:
     uses: list[UseDecl] = field(default_factory=list)
     axes: list[AxisDecl] = field(default_factory=list)
     circuits: list[CircuitDecl] = field(default_factory=list)
+    aliases: list[ModelAlias] = field(default_factory=list)

@@ -10,6 +10,7 @@ raised together in one :class:`NcdlError`.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ import networkx as nx
 from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.circuits import call_circuit
-from ncdl.dsl.diagnostics import Diagnostic, NcdlError
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError, did_you_mean
 from ncdl.dsl.elaborate import MAX_AXIS_SIZE, Boxes, Elaborator
+from ncdl.dsl.families import resolve_aliases, with_defaults
 from ncdl.dsl.generic import check_circuit
 from ncdl.dsl.imports import load_modules
 from ncdl.dsl.limits import check_limits
@@ -43,40 +45,52 @@ class Checked:
     circuits: dict[str, ast.CircuitDecl] = field(default_factory=dict)
 
 
-def check_source(text: str, path: str = "<string>", allow_paths: tuple[str, ...] = ()) -> Checked:
+def check_source(
+    text: str,
+    path: str = "<string>",
+    allow_paths: tuple[str, ...] = (),
+    *,
+    overrides: dict[str, dict[str, int]] | None = None,
+    circuit: str | None = None,
+) -> Checked:
     """Check ncdl source; return its models' IR and its warnings, or raise NcdlError.
 
-    Warnings are reported only for a file without errors (an error's
-    consequences would show up as warnings too).
+    ``overrides`` gives models other parameter values (``{"GPT": {"heads": 8}}``);
+    ``circuit`` makes the file's circuit of that name its only model (its
+    axis parameters without a value become free axes). Warnings are reported
+    only for a file without errors (an error's consequences would show up as
+    warnings too).
     """
     # The front end allocates many small objects that all stay alive; the cyclic
     # garbage collector would rescan them again and again (quadratic time).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check_source(text, path, allow_paths)
+        return _check_source(text, path, allow_paths, overrides or {}, circuit)
     finally:
         if enabled:
             gc.enable()
 
 
-def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> Checked:
+def _check_source(
+    text: str, path: str, allow_paths: tuple[str, ...], overrides: dict[str, dict[str, int]], circuit: str | None
+) -> Checked:
     modules, sources = load_modules(text, path, allow_paths)
     scratch = Elaborator(None, {}, {}, set(), sources, BOXES)
+    resolve_aliases(modules, scratch.diagnostics, sources)
     axes, global_axes = _declare_axes(modules, scratch)
     circuits = _collect_circuits(modules, scratch)
     diagnostics = list(scratch.diagnostics)
     graphs: dict[str, nx.MultiDiGraph] = {}
     root = modules[-1]
+    targets = _targets(root, circuits, overrides, circuit, axes, global_axes)
     # every circuit of the file, checked once at its definition
     for decl in root.circuits:
         if not decl.is_model and circuits.get(decl.name) is decl:
             diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES)
     generic = {(d.span, d.code) for d in diagnostics}
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    for decl in root.circuits:
-        if not decl.is_model or circuits.get(decl.name) is not decl:
-            continue
+    for decl in targets:
         el = Elaborator(decl, circuits, axes, global_axes, sources, BOXES)
         g = el.elaborate_model()
         if not el.diagnostics:
@@ -98,6 +112,34 @@ def _check_source(text: str, path: str, allow_paths: tuple[str, ...]) -> Checked
     warnings = lint_module(root, global_axes, circuits, sources)
     declared = {d.name: d for d in root.circuits if circuits.get(d.name) is d}
     return Checked(graphs, warnings, declared)
+
+
+def _targets(
+    root: ast.Module,
+    circuits: dict[str, ast.CircuitDecl],
+    overrides: dict[str, dict[str, int]],
+    circuit: str | None,
+    axes: dict[str, ir.Axis],
+    global_axes: set[str],
+) -> list[ast.CircuitDecl]:
+    """The models to elaborate, with parameter overrides applied."""
+    if circuit is not None:
+        decl = next((d for d in root.circuits if d.name == circuit and circuits.get(d.name) is d), None)
+        if decl is None:
+            known = [d.name for d in root.circuits]
+            hint = did_you_mean(circuit, known) or f"its circuits: {', '.join(known) or 'none'}"
+            raise NcdlError([Diagnostic("E103", f"{root.file} declares no circuit '{circuit}'", None, hint)])
+        decl = dataclasses.replace(with_defaults(decl, overrides.get(circuit, {})), is_model=True)
+        for p in decl.params:  # an axis parameter given no value is a free axis
+            if p.kind != "int" and p.default is None and p.name not in global_axes:
+                axes[p.name] = ir.Axis(p.name, Size.symbol(p.name))
+                global_axes.add(p.name)
+        return [decl]
+    models = [d for d in root.circuits if d.is_model and circuits.get(d.name) is d]
+    for name in overrides:
+        if name not in {d.name for d in models}:
+            raise NcdlError([Diagnostic("E103", f"{root.file} declares no model '{name}'", None)])
+    return [with_defaults(d, overrides[d.name]) if d.name in overrides else d for d in models]
 
 
 def _declare_axes(modules: list[ast.Module], el: Elaborator) -> tuple[dict[str, ir.Axis], set[str]]:

@@ -43,7 +43,7 @@ def lint_module(
     out: list[Diagnostic] = []
     learned = _learned_circuits(circuits)
     for decl in module.circuits:
-        if circuits.get(decl.name) is decl:
+        if circuits.get(decl.name) is decl and decl.alias_of is None:  # an alias's body is its base's
             out += _Lint(decl, global_axes, learned, circuits, sources).run()
     return out
 

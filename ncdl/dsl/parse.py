@@ -58,6 +58,8 @@ class _Builder:
                 module.uses.append(item)
             elif isinstance(item, list):
                 module.axes.extend(item)
+            elif isinstance(item, ast.ModelAlias):
+                module.aliases.append(item)
             else:
                 module.circuits.append(item)
         return module
@@ -96,6 +98,11 @@ class _Builder:
         *args, result, body = rest
         args = [a for a in args if a is not None]
         return ast.CircuitDecl(str(name), is_model, params, args, result, body, span, name.span)
+
+    def model_alias(self, c: list, span: Span) -> ast.ModelAlias:
+        is_model, name, base, brackets = c
+        items = brackets[1] if brackets else []
+        return ast.ModelAlias(str(name), is_model, str(base), base.span, items, span, name.span)
 
     def cparams(self, c: list, span: Span) -> tuple:
         return ("cparams", [p for p in c if p is not None])
@@ -287,7 +294,7 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
     except lalr.SyntaxProblem as problem:
         raise NcdlError([_syntax_diagnostic(problem, tables, text.splitlines())]) from None
     module.file = file
-    for circuit in module.circuits:
+    for circuit in [*module.circuits, *module.aliases]:
         circuit.file = file
     return module
 

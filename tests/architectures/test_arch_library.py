@@ -55,7 +55,7 @@ def test_an_unknown_name_is_one_clear_line() -> None:
 
 
 def test_load_returns_the_checked_program() -> None:
-    assert architectures.load("resnet").models == ["ResNet18", "ResNet50"]
+    assert architectures.load("resnet").models == ["ResNet18", "ResNet34", "ResNet50"]
 
 
 def test_the_default_gpt_is_the_last_model_of_gpt_ncd() -> None:

@@ -19,6 +19,7 @@ def _count(name: str, model: str) -> int:
     ("name", "model", "published"),
     [
         ("resnet", "ResNet18", 11_689_512),
+        ("resnet", "ResNet34", 21_797_672),
         ("resnet", "ResNet50", 25_557_032),
         ("gpt", "GPT2Small", 124_439_808),
         ("vit", "ViTB16", 86_567_656),
