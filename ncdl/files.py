@@ -4,7 +4,9 @@ The data goes to a temporary file beside the target, is flushed to disk, and
 is renamed over the target, so a failure leaves any earlier file untouched
 and never a half-written one. :func:`save_onnx` does the same for an ONNX
 model (and its external-data file); it lives here, below the compiler and
-the runtime, because both save models.
+the runtime, because both save models. A file gets the mode any other tool
+would give it: 0666 less the umask (0644 under the usual umask 022), not the
+0600 of a temporary file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
@@ -80,3 +83,8 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
         os.replace(staged, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+def _umask() -> int:
+    """The process umask (read by setting it and setting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -296,18 +296,29 @@ class Elaborator:
         return None if value is None else float(value)
 
     def format_sexpr(self, e: ast.SExpr, env: Env) -> str:
-        """Canonical text of a size expression over concrete names."""
+        """Canonical text of a size expression over concrete names.
+
+        A name bound to a derived axis is substituted as a subexpression, with
+        parentheses where precedence needs them: ``2*a`` with ``a`` bound to
+        ``c+1`` is ``2*(c+1)``, never the user's own ``2*c+1`` (a different
+        size). Only ``*`` in ``*`` and ``+`` in ``+`` drop them (same size).
+        """
         if isinstance(e, ast.SInt):
             return str(e.value)
         if isinstance(e, ast.SName):
             if e.name in env.ints:
                 return str(env.ints[e.name])
             return self.lookup_axis(e.name, env) or e.name
-        prec = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2}
 
         def wrap(x: ast.SExpr, right: bool) -> str:
             text = self.format_sexpr(x, env)
-            if isinstance(x, ast.SBin) and (prec[x.op] < prec[e.op] or (right and prec[x.op] == prec[e.op])):
+            ops = {x.op} if isinstance(x, ast.SBin) else _top_level_ops(text)
+            if not ops:
+                return text
+            inner = min(_PREC[op] for op in ops)
+            if isinstance(x, ast.SName) and ops == {e.op} and e.op in ("*", "+"):
+                return text
+            if inner < _PREC[e.op] or (right and inner == _PREC[e.op]):
                 return f"({text})"
             return text
 
@@ -326,6 +337,13 @@ class Elaborator:
         name = self.format_sexpr(e, env)
         if name not in self.axes:
             self.axes[name] = ir.Axis(name, size)
+        elif self.axes[name].size != size and not self.deferred(size, self.axes[name].size):
+            self.error(
+                "E110",
+                f"axis '{name}' has size {self.axes[name].size} here, but this expression gives {size}",
+                _span(e),
+            )
+            return None
         return name
 
     def define_axis(self, name: str, size: Size, env: Env, span: Span, what: str, *, local: bool = False) -> str | None:
@@ -948,6 +966,30 @@ def _solo_call(body: list[ast.Stmt], circuits: dict[str, ast.CircuitDecl]) -> bo
 
 def _span(e: Any) -> Span:
     return e.span
+
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2}
+
+
+def _top_level_ops(text: str) -> set[str]:
+    """The operators of a size expression's text outside any parentheses."""
+    ops: set[str] = set()
+    depth = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and ch in "+-*/" and i > 0:  # (i > 0: a leading minus is a sign)
+            if text.startswith("//", i):
+                ops.add("//")
+                i += 1
+            else:
+                ops.add(ch)
+        i += 1
+    return ops
 
 
 def _label_span(call: ast.Call) -> Span:

@@ -80,7 +80,10 @@ class FxEmitter:
             self.placeholders[name] = self.graph.placeholder(name)
         if self.placeholders:
             specs = tuple(self._input_spec(node) for node in g.graph["inputs"])
-            self.call(runtime.check_inputs, specs, *self.placeholders.values(), name="check_inputs")
+            # a float input must have the weights' dtype: one weight comes along as the reference
+            weight = next((p["name"] for n in topological(g) for p in g.nodes[n]["params"] if not p["tied_to"]), None)
+            reference = [self.attr(weight)] if weight is not None else []
+            self.call(runtime.check_inputs, specs, *self.placeholders.values(), *reference, name="check_inputs")
         for node in topological(g):
             data = g.nodes[node]
             if data.get("fused_into"):

@@ -28,6 +28,7 @@ class InputShapeError(ValueError):
         `x`: axis seq is at most 256, got 300 at dim 1
         `y`: axis batch is 4 (from `x` dim 0), got 5 at dim 0
         `tokens`: expects an int64 tensor, got torch.float32
+        `x`: expects torch.float32 (the dtype of the module's weights), got torch.float64; ...
     """
 
 
@@ -35,10 +36,14 @@ def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
     """Raise :class:`InputShapeError` unless ``tensors`` match ``specs``.
 
     Checks the type, rank, dtype kind, fixed sizes, bounds of free axes and
-    that a free size is the same wherever it appears.
+    that a free size is the same wherever it appears. One tensor after the
+    inputs, when given, is a weight of the module: a float input must have
+    its dtype (``torch.from_numpy`` gives float64; the weights are float32
+    unless the module was converted).
     """
     seen: dict[str, tuple[int, str, int]] = {}
-    for (name, dtype, axes), t in zip(specs, tensors, strict=True):
+    reference = tensors[len(specs)] if len(tensors) > len(specs) else None
+    for (name, dtype, axes), t in zip(specs, tensors[: len(specs)], strict=True):
         if not isinstance(t, torch.Tensor):
             raise InputShapeError(f"`{name}`: expects a tensor, got {type(t).__name__}")
         if t.dim() != len(axes):
@@ -49,6 +54,11 @@ def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
                 raise InputShapeError(f"`{name}`: expects an int64 tensor, got {t.dtype}")
         elif not t.is_floating_point():
             raise InputShapeError(f"`{name}`: expects a floating-point tensor, got {t.dtype}")
+        elif reference is not None and t.dtype != reference.dtype:
+            raise InputShapeError(
+                f"`{name}`: expects {reference.dtype} (the dtype of the module's weights), got {t.dtype}; "
+                f"convert it with .to({reference.dtype}) or convert the module"
+            )
         for dim, (axis, fixed, bound, text) in enumerate(axes):
             got = t.shape[dim]
             if fixed is not None:
