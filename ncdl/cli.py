@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -198,6 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ncdl.runtime.session import ModelLoadError, Session
 
     _check_output(args.output)
+    if str(args.model_file).endswith(".ncd"):
+        stem = Path(args.model_file).with_suffix(".onnx").name
+        raise InputError(
+            f"{args.model_file}: `ncdl run` runs an exported ONNX model; export it first: "
+            f"ncdl export {args.model_file} -o {stem} && ncdl run {stem} -i input.npy"
+        )
     try:
         session = Session(args.model_file)
     except ModelLoadError as err:
@@ -351,7 +358,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ncdl`` command."""
+    from ncdl.version import __version__
+
     parser = argparse.ArgumentParser(prog="ncdl", description="Neural circuit diagrams as a language.")
+    parser.add_argument("--version", action="version", version=f"ncdl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_file(name: str, help: str) -> argparse.ArgumentParser:
@@ -410,8 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
     p.set_defaults(func=cmd_serve)
+    from ncdl.architectures import list_architectures
+    from ncdl.architectures import path as architecture_path
+
+    models = re.compile(r"^model\s", re.M)  # library files (circuits only) have nothing to train
+    names = ", ".join(n for n in list_architectures() if models.search(architecture_path(n).read_text()))
     p = sub.add_parser("demo", help="check, render, train, export and run a bundled architecture")
-    p.add_argument("arch", nargs="?", default="gpt", help="bundled architecture (default: gpt)")
+    p.add_argument("arch", nargs="?", default="gpt", help=f"bundled architecture (default: gpt): {names}")
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     p.add_argument("--out", default="out", help="folder for the outputs (default: out)")
     p.set_defaults(func=cmd_demo)

@@ -87,11 +87,12 @@ def _check_source(
     # every circuit of the file, checked once at its definition
     for decl in root.circuits:
         if not decl.is_model and circuits.get(decl.name) is decl:
-            diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES)
+            diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES, scratch.broken_axes)
     generic = {(d.span, d.code) for d in diagnostics}
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     for decl in targets:
         el = Elaborator(decl, circuits, axes, global_axes, sources, BOXES)
+        el.broken_axes = scratch.broken_axes
         g = el.elaborate_model()
         if not el.diagnostics:
             el.diagnostics += check_names(g, sources) + check_limits(g, sources)
@@ -152,6 +153,7 @@ def _declare_axes(modules: list[ast.Module], el: Elaborator) -> tuple[dict[str, 
                 if decl.name not in el.axes:  # keeps later uses from cascading into more errors
                     el.axes[decl.name] = ir.Axis(decl.name, Size.symbol(decl.name))
                     el.global_axes.add(decl.name)
+                    el.broken_axes.add(decl.name)
                     declared[decl.name] = decl
                 continue
             if decl.name in el.axes:

@@ -81,6 +81,8 @@ class Elaborator:
         #: left to each call site.
         self.generic = generic
         self.opaque: set[str] = set()
+        #: Axes whose declaration failed: uses of them raise no further diagnostics.
+        self.broken_axes: set[str] = set()
         #: The circuit calls being inlined, outermost first: (circuit, call span).
         self.call_stack: list[tuple[str, Span]] = []
         self.circuits = circuits
@@ -413,8 +415,8 @@ class Elaborator:
         axis = self.axes[concrete]
         if axis.fixed is not None:
             return axis.fixed
-        if self.deferred(axis.size):
-            return 0  # a placeholder: weights are never made while checking generically
+        if self.deferred(axis.size) or concrete in self.broken_axes:
+            return 0  # a placeholder: no weights are made (generic checking, or already an error)
         if allow_bound and axis.bound is not None and axis.size == Size.symbol(_root(axis)):
             return axis.bound
         hint = (
@@ -637,7 +639,7 @@ class Elaborator:
         bound = set(self.g.graph["bindings"])
         for _node, data in self.g.nodes(data=True):
             for a in data["axes"]:
-                missing = self.axes[a].size.symbols() - bound
+                missing = self.axes[a].size.symbols() - bound - self.broken_axes
                 if missing:
                     root = sorted(missing)[0]
                     span = _span_from(data["span"])
@@ -910,7 +912,7 @@ class Elaborator:
         concrete = self.lookup_axis(e.name, env)
         if concrete is not None:
             size = self.axes[concrete].fixed
-            if size is None and self.deferred(self.axes[concrete].size):
+            if size is None and (self.deferred(self.axes[concrete].size) or concrete in self.broken_axes):
                 return 1.0
             if size is None:
                 return self.error(

@@ -44,9 +44,12 @@ def check_circuit(
     global_axes: set[str],
     sources: dict[str, list[str]],
     boxes: Boxes,
+    broken_axes: set[str] = frozenset(),
 ) -> list[Diagnostic]:
-    """The diagnostics of one circuit checked at its definition."""
+    """The diagnostics of one circuit checked at its definition (``broken_axes``:
+    axes whose declaration failed, so that their uses stay quiet)."""
     el = Elaborator(decl, circuits, axes, global_axes, sources, boxes, generic=True)
+    el.broken_axes = set(broken_axes)
     env = Env(decl.file, decl, "", [])
     try:
         _bind_opaque(el, decl, env)

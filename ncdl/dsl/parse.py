@@ -15,6 +15,7 @@ errors become :class:`Diagnostic` objects pointing at the token.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import lark
@@ -100,8 +101,8 @@ class _Builder:
         return ast.CircuitDecl(str(name), is_model, params, args, result, body, span, name.span)
 
     def model_alias(self, c: list, span: Span) -> ast.ModelAlias:
-        is_model, name, base, brackets = c
-        items = brackets[1] if brackets else []
+        is_model, name, base, *rest = c
+        items = rest[0][1] if rest and rest[0] else []
         return ast.ModelAlias(str(name), is_model, str(base), base.span, items, span, name.span)
 
     def cparams(self, c: list, span: Span) -> tuple:
@@ -306,6 +307,15 @@ def _syntax_diagnostic(problem: lalr.SyntaxProblem, tables: lalr.Tables, lines: 
         message = f"unexpected character {problem.found!r}"
         hint = "names are letters, digits and '_'; comments start with '#'"
         return Diagnostic("E001", message, span, hint, source)
+    starts_line = problem.found == "end of file" or (0 < span.line <= len(lines) and not source[: span.col - 1].strip())
+    unclosed = _unclosed_bracket(lines, span) if starts_line else None
+    if unclosed is not None:  # the parser only notices on a later line
+        line, col, ch = unclosed
+        close = _CLOSE[ch]
+        where = "end of file" if problem.found == "end of file" else f"line {span.line}"
+        message = f"'{ch}' is never closed"
+        hint = f"close it with '{close}' (the parser stopped at '{problem.found}' on {where})"
+        return Diagnostic("E001", message, Span(span.file, line, col, line, col + 1), hint, lines[line - 1])
     if problem.found == "end of file":
         message = "unexpected end of file"
         line = len(lines) or 1
@@ -315,8 +325,50 @@ def _syntax_diagnostic(problem: lalr.SyntaxProblem, tables: lalr.Tables, lines: 
         message = f"unexpected '{problem.found}'"
     terminals = [t for t in problem.expected if t.isupper() or t == "$END"]
     names = {_TOKEN_NAMES.get(t) or _quote(tables.literal_names.get(t, t)) for t in terminals}
-    hint = "expected " + _or_list(sorted(names)) if names else None
+    hint = _habit_hint(source, span) or ("expected " + _or_list(sorted(names)) if names else None)
     return Diagnostic("E001", message, span, hint, source)
+
+
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+_AUGMENTED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\*\*|//|[-+*/])=\s*(.+?)\s*;?\s*$")
+
+
+def _habit_hint(source: str, span: Span) -> str | None:
+    """A hint for a Python or maths habit ncdl does not share, or None."""
+    col = span.col - 1
+    augmented = _AUGMENTED.match(source.split("#")[0])
+    if augmented and col >= augmented.start(2) and col <= augmented.end(2):
+        name, op, rhs = augmented.groups()
+        return f"ncdl has no `{op}=`: write `{name} = {name} {op} {rhs}`"
+    digits = re.search(r"[0-9]+$", source[:col])
+    if digits and col < len(source) and (source[col].isalpha() or source[col] == "_"):
+        word = re.match(r"\w+", source[col:]).group()
+        return f"write `{digits.group()} * {word}`: a number and a name need `*` between them"
+    return None
+
+
+def _unclosed_bracket(lines: list[str], at: Span) -> tuple[int, int, str] | None:
+    """The innermost bracket still open at ``at`` if it was opened on an earlier
+    line and the next line started a new statement (a missing ``)`` or ``]``)."""
+    stack: list[tuple[int, int, str]] = []
+    for number, line in enumerate(lines[: at.line], 1):
+        end = at.col - 1 if number == at.line else len(line)
+        in_string = False
+        for col, ch in enumerate(line[:end], 1):
+            if ch == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif ch == "#":
+                break
+            elif ch in _CLOSE:
+                stack.append((number, col, ch))
+            elif ch in ")]}":
+                if stack and _CLOSE[stack[-1][2]] == ch:
+                    stack.pop()
+    if not stack or stack[-1][2] == "{" or stack[-1][0] == at.line:
+        return None
+    return stack[-1]
 
 
 def _quote(text: str) -> str:

@@ -571,6 +571,17 @@ def _outputs(b: Box, spatial: list, sizes: list[Size]) -> list[str]:
 def _conv(transposed: bool) -> Callable[[Box], Value]:
     def rule(b: Box) -> Value:
         (x,) = b.args
+        items = b.maps()
+        if len(items) == 1 and items[0].rhs is not None:  # conv[c -> d]: the spatial axes are missing
+            channel = b.el.format_sexpr(items[0].lhs[0], b.env) if len(items[0].lhs) == 1 else "c"
+            spatial = [a for a in x.axes if a != b.el.lookup_axis(channel, b.env)][-2:] or ["y", "x"]
+            example = f"{b.name}[{', '.join([_bracket_text(b, items[0]), *spatial])}]"
+            b.fail(
+                "E138",
+                f"'{b.name}' needs its spatial axes after the channel map",
+                b.call.brackets_span,
+                f"e.g. {example}; map one to a new axis where it changes size (y -> y2)",
+            )
         items = b.maps(at_least=2)
         chan = items[0]
         if chan.rhs is None or len(chan.lhs) != 1 or len(chan.rhs) != 1:
@@ -642,6 +653,15 @@ def _conv(transposed: bool) -> Callable[[Box], Value]:
         return b.add("conv", [x], others + [c_out] + outs, attrs=attrs, params=params, scope=path)
 
     return rule
+
+
+def _bracket_text(b: Box, item: ast.BMap) -> str:
+    """The source text of a bracket item (for hints)."""
+    lines = b.el.sources.get(item.span.file) or []
+    s = item.span
+    if s.line == s.end_line and 0 < s.line <= len(lines):
+        return lines[s.line - 1][s.col - 1 : s.end_col - 1]
+    return "c -> d"
 
 
 def _pool(op: str) -> Callable[[Box], Value]:
@@ -788,8 +808,14 @@ def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None)
     lo, hi = prim.arity
     if len(args) < lo or (hi is not None and len(args) > hi):
         want = str(lo) if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+        hint, span = None, call.span
+        extra = call.args[hi:] if hi is not None else []
+        if extra and prim.options and all(isinstance(a, (ast.Number, ast.TupleExpr)) for a in extra):
+            first = next((k for k, o in prim.options.items() if o.default is None), next(iter(prim.options)))
+            hint = f"options are named: {call.func}(..., {first}=...); its options: {', '.join(prim.options)}"
+            span = extra[0].span
         return el.error(
-            "E130", f"'{call.func}' takes {want} tensor argument{'s' * (want != '1')}, got {len(args)}", call.span
+            "E130", f"'{call.func}' takes {want} tensor argument{'s' * (want != '1')}, got {len(args)}", span, hint
         )
     if not opts.ok or any(a is POISON for a in args):
         return POISON
