@@ -121,10 +121,33 @@ class Program:
         return render(self.graph(model), **options)
 
     def stats(self, model: str | None = None, **axis_sizes: int) -> Any:
-        """Parameters, FLOPs and activation memory of ``model``."""
+        """Parameters, FLOPs and activation memory of ``model`` (a dict that
+        prints as a report; ``axis_sizes`` give free axes sizes)."""
         from ncdl.compiler.stats import stats
 
         return stats(self.graph(model), axis_sizes)
+
+    def summary(self, model: str | None = None, *, print_fn: Any = print, **axis_sizes: int) -> None:
+        """Print a Keras-like table of ``model``: each box, its output axes
+        and shape, its parameters and FLOPs, then the totals.
+
+        Example:
+            >>> ncdl.architectures.load("gpt").summary("GPT", batch=1, seq=64)  # doctest: +SKIP
+        """
+        from ncdl.compiler.summary import summary
+
+        print_fn(summary(self.graph(model), axis_sizes))
+
+    def __repr__(self) -> str:
+        from ncdl.report import circuit_signature, signature
+
+        lines = [f"<ncdl.Program {self.path!r}"]
+        lines += [f"  model {signature(self._graphs[m])}" for m in self.models]
+        if not self.models:
+            lines += [f"  circuit {circuit_signature(d)}" for d in self.circuits.values() if not d.is_model]
+        if self.warnings:
+            lines.append(f"  {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)} (program.warnings)")
+        return "\n".join(lines) + ">"
 
     def _repr_svg_(self) -> str | None:
         if not self._graphs:

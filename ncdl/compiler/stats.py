@@ -52,7 +52,25 @@ from ncdl.ir.sizes import Floor, Size
 DTYPE_BYTES = {"float32": 4, "int64": 8}
 
 
-def stats(g: nx.MultiDiGraph, axis_sizes: dict[str, int]) -> dict[str, Any]:
+class Stats(dict):
+    """The result of :func:`stats`: a dict (JSON-ready, ``r["flops"]``) that
+    also reads as attributes (``r.params``, ``r.flops``, ``r.boxes``) and
+    prints as the report's tables (``print(r)``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __str__(self) -> str:
+        return format_stats(self)
+
+    def __repr__(self) -> str:
+        return f"Stats(model={self['model']!r}, params={self['params']:,}, flops={self['flops']!r})"
+
+
+def stats(g: nx.MultiDiGraph, axis_sizes: dict[str, int]) -> Stats:
     """Parameters, forward FLOPs and activation bytes of the model ``g``.
 
     ``axis_sizes`` gives free root axes their sizes (``{"batch": 8}``); the
@@ -110,18 +128,20 @@ def stats(g: nx.MultiDiGraph, axis_sizes: dict[str, int]) -> dict[str, Any]:
         flops, act = row.pop("_flops"), row.pop("_bytes")
         circuits.append({**row, "flops": _value(flops), "activation_bytes": _value(act)})
     free = sorted({s for a in axes.values() for s in _substitute(a.size, axis_sizes).symbols()})
-    return {
-        "model": g.graph["model"],
-        "axis_sizes": dict(axis_sizes),
-        "free_axes": free,
-        "params": total_params,
-        "param_bytes": 4 * total_params,
-        "buffers": total_buffers,
-        "flops": _value(total_flops),
-        "activation_bytes": _value(total_bytes),
-        "circuits": circuits,
-        "boxes": boxes,
-    }
+    return Stats(
+        {
+            "model": g.graph["model"],
+            "axis_sizes": dict(axis_sizes),
+            "free_axes": free,
+            "params": total_params,
+            "param_bytes": 4 * total_params,
+            "buffers": total_buffers,
+            "flops": _value(total_flops),
+            "activation_bytes": _value(total_bytes),
+            "circuits": circuits,
+            "boxes": boxes,
+        }
+    )
 
 
 def format_stats(result: dict[str, Any]) -> str:

@@ -32,6 +32,43 @@ from ncdl.ir.flat import flat_shape, is_flattening
 _DTYPES = {"float32": torch.float32, "int64": torch.int64}
 
 
+class Instance(nn.Module):
+    """The module of one instance path (``h.0.attn.q``): it holds that
+    instance's tensors, and prints the box they belong to and their shapes::
+
+        (q): Instance(linear[model -> heads head]; weight 4x32x128 [heads, head, model]; bias 4x32 [heads, head])
+    """
+
+    def extra_repr(self) -> str:
+        box = self.__dict__.get("_ncdl_box", "")
+        axes = self.__dict__.get("_ncdl_axes", {})
+        held = [*self._parameters.items(), *self._buffers.items()]
+        parts = [box] * bool(box)
+        for key, t in held:
+            if t is not None:
+                shape = "x".join(map(str, t.shape)) or "scalar"
+                named = f" [{', '.join(axes[key])}]" if axes.get(key) else ""
+                parts.append(f"{key} {shape}{named}")
+        return "; ".join(parts)
+
+
+def _box_text(data: dict[str, Any]) -> str:
+    """``linear[model -> heads head]``: a learned box as the author wrote it."""
+    a, op = data["attrs"], data["op"]
+    if op == "linear":
+        return f"linear[{' '.join(a['in'])} -> {' '.join(a['out'])}]"
+    if op == "embed":
+        return f"embed[{a['vocab']} -> {' '.join(a['out'])}]"
+    if op == "conv":
+        spatial = ", ".join(i if i == o else f"{i} -> {o}" for i, o in a["spatial"])
+        return f"{'conv_transpose' if a['transposed'] else 'conv'}[{a['in']} -> {a['out']}, {spatial}]"
+    if op in ("layernorm", "rmsnorm"):
+        return f"{op}[{', '.join(a['axes'])}]"
+    if op == "batchnorm":
+        return f"batchnorm[{a['axis']}]"
+    return op
+
+
 def build_state(g: nx.MultiDiGraph) -> nn.Module:
     """A module tree holding every parameter and buffer of ``g``, initialised.
 
@@ -43,6 +80,8 @@ def build_state(g: nx.MultiDiGraph) -> nn.Module:
     tied: list[dict[str, Any]] = []
     for node in topological(g):
         data = g.nodes[node]
+        for spec in [*data["params"], *data["buffers"]]:
+            _describe(root, spec, _box_text(data))
         for p in data["params"]:
             if p.get("tied_to"):
                 tied.append(p)
@@ -79,13 +118,28 @@ def _initialise(t: torch.Tensor, spec: dict[str, Any]) -> None:
             raise ValueError(f"{spec['name']}: unknown init kind {kind!r}")
 
 
+def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
+    """Note on the instance's module which box its tensor ``spec`` belongs to."""
+    *path, leaf = spec["name"].split(".")
+    module = root
+    for part in path:
+        child = module._modules.get(part)
+        if child is None:
+            child = Instance()
+            module.add_module(part, child)
+        module = child
+    if path:
+        module.__dict__["_ncdl_box"] = box
+        module.__dict__.setdefault("_ncdl_axes", {})[leaf] = [a for a in spec["axes"] if not a.startswith("<")]
+
+
 def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool) -> None:
     *path, leaf = name.split(".")
     module = root
     for part in path:
         child = module._modules.get(part)
         if child is None:
-            child = nn.Module()
+            child = Instance()
             module.add_module(part, child)
         module = child
     if buffer:
