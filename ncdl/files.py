@@ -83,6 +83,8 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
         os.replace(staged, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
 def _umask() -> int:
     """The process umask (read by setting it and setting it back: there is no getter)."""
     mask = os.umask(0o022)

@@ -147,9 +147,10 @@ class NcdlLanguageServer(LanguageServer):
         """Send the diagnostics of ``index`` to each file they are about.
 
         A file can get diagnostics from several open documents (its own check,
-        and the check of each file that imports it, which may find more: a
-        circuit is elaborated only where a model calls it); each file is sent
-        the union of what every open document says about it now.
+        and the check of each file that imports it, which may find more: what
+        depends on a circuit's binding is found only where a model calls it);
+        each file is sent the union of what every open document says about it
+        now, one diagnostic per location, code and message.
         """
         by_uri: dict[str, list[lsp.Diagnostic]] = {uri: []}
         for d in index.diagnostics:
@@ -177,7 +178,7 @@ class NcdlLanguageServer(LanguageServer):
                         d.range.end.line,
                         d.range.end.character,
                         d.code,
-                        d.message,
+                        d.message.split("\n", 1)[0],  # one mistake, whether or not a note names a call site
                     )
                     merged.setdefault(key, d)
             doc_version = version if target == source else self.open_versions.get(target)
