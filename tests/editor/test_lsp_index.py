@@ -108,3 +108,15 @@ def test_unpacked_names_scalar_parameters_and_optional_tests_resolve() -> None:
     tested = index.at("/p/s.ncd", *at(SIGNATURES, "m {"))
     assert (tested.symbol.name, tested.symbol.kind) == ("m", "value")
     assert features.hover(index, "/p/s.ncd", *at(SIGNATURES, "on and")).startswith("```ncdl\non: bool\n```")
+def test_the_language_server_publishes_warnings_as_warnings() -> None:
+    from lsprotocol import types as lsp
+
+    from ncdl.lsp.index import build
+    from ncdl.lsp.server import to_lsp
+
+    source = "axis batch, model = 8\nmodel M(x: [batch, model]) -> [batch, model] {\n    g = gelu(x)\n    return x\n}\n"
+    index = build(source, "m.ncd")
+    (published,) = [to_lsp(d) for d in index.diagnostics]
+    assert published.code == "W001"
+    assert published.severity == lsp.DiagnosticSeverity.Warning
+    assert published.message.startswith("value 'g' is computed but never used")
