@@ -9,7 +9,7 @@ Example:
     >>> "gpt" in architectures.list_architectures()
     True
     >>> architectures.load("gpt").models
-    ['GPT2Small', 'GPT']
+    ['GPT2Small', 'GPT2Medium', 'GPT']
 """
 
 from __future__ import annotations

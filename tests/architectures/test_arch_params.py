@@ -22,6 +22,7 @@ def _count(name: str, model: str) -> int:
         ("resnet", "ResNet34", 21_797_672),
         ("resnet", "ResNet50", 25_557_032),
         ("gpt", "GPT2Small", 124_439_808),
+        ("gpt", "GPT2Medium", 354_823_168),
         ("vit", "ViTB16", 86_567_656),
     ],
 )
