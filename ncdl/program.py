@@ -92,9 +92,7 @@ class Program:
             raise KeyError(f"no model {model!r} in {self.path}; models: {', '.join(self.models)}")
         return self._graphs[model]
 
-    def to_torch(
-        self, model: str | None = None, *, flat_weights: bool = False, **params: int
-    ) -> torch.fx.GraphModule:
+    def to_torch(self, model: str | None = None, *, flat_weights: bool = False, **params: int) -> torch.fx.GraphModule:
         """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to
         ``params``). Its ``load_state_dict`` takes ncdl's axis-shaped weights or torch.nn's
         flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones (docs/torch.md)."""

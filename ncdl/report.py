@@ -72,13 +72,23 @@ def describe_model(g: nx.MultiDiGraph) -> str:
 
 def circuit_signature(decl: ast.CircuitDecl) -> str:
     """``Attention[query, key, head](q: [query, head], ...) -> [query, head]`` from the source."""
+    from ncdl.dsl import ast
+
     params = []
     for p in decl.params:
         text = p.name + (f": {p.kind}" if p.kind else "")
-        params.append(text + (f" = {_sexpr(p.default)}" if p.default is not None else ""))
+        if isinstance(p.default, ast.Bool):
+            text += f" = {str(p.default.value).lower()}"
+        elif isinstance(p.default, ast.Number):
+            text += f" = {p.default.value}"
+        elif p.default is not None:
+            text += f" = {_sexpr(p.default)}"
+        params.append(text)
     brackets = f"[{', '.join(params)}]" if params else ""
-    args = ", ".join(f"{a.name}: {_type(a.type)}" for a in decl.args)
-    return f"{decl.name}{brackets}({args}) -> {_type(decl.result)}"
+    args = ", ".join(f"{a.name}: {_type(a.type)}{'?' * a.optional}" for a in decl.args)
+    results = [f"{r.name}: {_type(r.type)}" if r.name else _type(r.type) for r in decl.results]
+    result = results[0] if len(results) == 1 and not decl.results[0].name else f"({', '.join(results)})"
+    return f"{decl.name}{brackets}({args}) -> {result}"
 
 
 def _type(t: ast.TypeExpr) -> str:

@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from ncdl.dsl import ast
@@ -118,15 +119,17 @@ class _Lint:
         live = set(live_out)
         for stmt in reversed(body):
             if isinstance(stmt, ast.Return):
-                live = set(_reads(stmt.value))
+                live = {name for value in stmt.values for name in _reads(value)}
             elif isinstance(stmt, ast.Assign):
                 if report:
-                    if stmt.name not in live:
-                        self._unused(stmt, live)
-                    self._shadow(stmt.name, _name_span(stmt.span, stmt.name))
-                live = (live - {stmt.name}) | set(_reads(stmt.value))
+                    for name in stmt.names:
+                        if name not in live:
+                            self._unused(stmt, name, live)
+                        self._shadow(name, self._target_span(stmt, name))
+                live = (live - set(stmt.names)) | set(_reads(stmt.value))
             elif isinstance(stmt, ast.If):
                 live = self._block(stmt.then, live, report=report) | self._block(stmt.otherwise, live, report=report)
+                live |= set(_cond_names(stmt.cond))  # `if mask` reads an optional argument
             else:  # Repeat: the body runs at least once and may feed its next iteration
                 body_in: set[str] = set()
                 while True:
@@ -139,24 +142,34 @@ class _Lint:
                 live = body_in
         return live
 
-    def _unused(self, stmt: ast.Assign, live_after: set[str]) -> None:
-        if stmt.name.startswith("_"):
+    def _target_span(self, stmt: ast.Assign, name: str) -> Span:
+        """The span of ``name`` among the assigned names (``a, b = F(x)``)."""
+        if name == stmt.names[0]:
+            return _name_span(stmt.span, name)
+        lines = self.sources.get(stmt.span.file) or []
+        line = lines[stmt.span.line - 1] if 0 < stmt.span.line <= len(lines) else ""
+        found = re.compile(rf"\b{re.escape(name)}\b").search(line, stmt.span.col - 1)
+        if found is None:
+            return _name_span(stmt.span, stmt.names[0])
+        s = stmt.span
+        return Span(s.file, s.line, found.start() + 1, s.line, found.end() + 1)
+
+    def _unused(self, stmt: ast.Assign, name: str, live_after: set[str]) -> None:
+        if name.startswith("_"):
             return
-        span = _name_span(stmt.span, stmt.name)
+        span = self._target_span(stmt, name)
         reads = list(dict.fromkeys(_reads(stmt.value)))
-        later = [r for r in reads if r in live_after and r != stmt.name]
+        later = [r for r in reads if r in live_after and r != name]
         hint = None
-        if later:
+        if later and len(stmt.names) == 1:
             rhs = _text(self.sources, stmt.value.span)
             hint = f"`{later[0]}` is used later unchanged; did you mean `{later[0]} = {rhs or '...'}`?"
         box = next((c for c in _calls_in_expr(stmt.value) if self._is_learned(c.func)), None)
         if box is not None:
-            message = f"'{stmt.name}' is never used, so its learned box '{box.func}' is dropped with its weights"
+            message = f"'{name}' is never used, so its learned box '{box.func}' is dropped with its weights"
             self._warn("W002", message, span, hint or "use the value, or remove the line")
         else:
-            self._warn(
-                "W001", f"value '{stmt.name}' is computed but never used", span, hint or "use it, or remove the line"
-            )
+            self._warn("W001", f"value '{name}' is computed but never used", span, hint or "use it, or remove the line")
 
     def _is_learned(self, func: str) -> bool:
         prim = PRIMITIVES.get(func)
@@ -240,8 +253,8 @@ def _stmts(body: list[ast.Stmt]) -> Iterator[ast.Stmt]:
 
 def _calls_in(body: list[ast.Stmt]) -> Iterator[ast.Call]:
     for stmt in _stmts(body):
-        if isinstance(stmt, (ast.Assign, ast.Return)):
-            yield from _calls_in_expr(stmt.value)
+        for value in _values(stmt):
+            yield from _calls_in_expr(value)
 
 
 def _snames(e: ast.SExpr | None) -> Iterator[str]:
@@ -255,7 +268,9 @@ def _snames(e: ast.SExpr | None) -> Iterator[str]:
 
 
 def _cond_names(c: ast.Cond | None) -> Iterator[str]:
-    if isinstance(c, ast.Cmp):
+    if isinstance(c, ast.Test):
+        yield c.name
+    elif isinstance(c, ast.Cmp):
         yield from _snames(c.left)
         yield from _snames(c.right)
     elif isinstance(c, ast.BoolOp):
@@ -276,18 +291,29 @@ def _size_names(decl: ast.CircuitDecl) -> Iterable[str]:
         yield from _snames(p.default)
     for a in decl.args:
         yield from _type_names(a.type)
-    yield from _type_names(decl.result)
+    for result in decl.results:
+        yield from _type_names(result.type)
     for stmt in _stmts(decl.body):
         if isinstance(stmt, ast.Repeat):
             yield from _snames(stmt.count)
         elif isinstance(stmt, ast.If):
             yield from _cond_names(stmt.cond)
         else:
-            for call in _calls_in_expr(stmt.value):
-                for item in call.brackets or []:
-                    if isinstance(item, ast.BKw):
-                        yield from _snames(item.value)
-                    else:
-                        for e in [*item.lhs, *(item.rhs or [])]:
-                            yield from _snames(e)
-            yield from _reads(stmt.value)
+            for value in _values(stmt):
+                for call in _calls_in_expr(value):
+                    for item in call.brackets or []:
+                        if isinstance(item, ast.BKw):
+                            yield from _snames(item.value)
+                        else:
+                            for e in [*item.lhs, *(item.rhs or [])]:
+                                yield from _snames(e)
+                yield from _reads(value)
+
+
+def _values(stmt: ast.Stmt) -> list[ast.Expr]:
+    """The expressions an assignment or a return evaluates."""
+    if isinstance(stmt, ast.Assign):
+        return [stmt.value]
+    if isinstance(stmt, ast.Return):
+        return list(stmt.values)
+    return []

@@ -47,7 +47,7 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "absent_optional_used": (
         H + MASKED + "model M(s: [batch, seq, key]) -> [batch, seq, key] {\n    return Masked(s)\n}\n",
-        "m.ncd:4:16: error[E195]: optional argument 'mask' was not given at this call\n 4 |     return s + mask\n   |                ^^^^\n  help: use it under `if mask { ... }`",
+        "m.ncd:4:16: error[E195]: optional argument 'mask' was not given at this call\n 4 |     return s + mask\n   |                ^^^^\n  note: in 'Masked', called at m.ncd:7:12\n  help: use it under `if mask { ... }`",
     ),
     "bool_as_value": (
         H

@@ -108,6 +108,8 @@ def test_unpacked_names_scalar_parameters_and_optional_tests_resolve() -> None:
     tested = index.at("/p/s.ncd", *at(SIGNATURES, "m {"))
     assert (tested.symbol.name, tested.symbol.kind) == ("m", "value")
     assert features.hover(index, "/p/s.ncd", *at(SIGNATURES, "on and")).startswith("```ncdl\non: bool\n```")
+
+
 def test_the_language_server_publishes_warnings_as_warnings() -> None:
     from lsprotocol import types as lsp
 
