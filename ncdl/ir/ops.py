@@ -83,7 +83,8 @@ MARKS: dict[str, tuple[str, str]] = {
     "fused": (
         "passes.attention.fuse_attention",
         "on the final contract of a scaled dot-product attention chain: the chain's description "
-        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal); backends emit one fused attention",
+        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal, and the mask and bias node ids or None); "
+        "backends emit one fused attention",
     ),
     "fused_into": (
         "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears",

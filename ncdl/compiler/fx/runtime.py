@@ -87,6 +87,20 @@ def positions(n: int, like: torch.Tensor | None, offset: torch.Tensor | None = N
     return index if offset is None else offset.unsqueeze(-1) + index
 
 
+def attention_mask(
+    q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor | None, bias: torch.Tensor | None, causal: bool
+) -> torch.Tensor:
+    """The ``attn_mask`` of SDPA for queries ``q`` and keys ``k``: a bool mask (true: attend) when there is no
+    bias, else the bias with ``-inf`` where a query may not attend; causality folds into it."""
+    allowed = keep
+    if causal:
+        tri = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        allowed = tri if allowed is None else allowed & tri
+    if bias is None:
+        return allowed
+    return bias if allowed is None else bias.masked_fill(~allowed, float("-inf"))
+
+
 def pad_along(x: torch.Tensor, dim: int, before: int, after: int, mode: str, value: float) -> torch.Tensor:
     """``x`` padded along ``dim`` (``F.pad``'s modes; ``reflect``/``replicate`` on any dim of any rank)."""
     if mode == "constant":

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from onnx import helper
 
-from ncdl.compiler.onnx.attention import lower_attention
+from ncdl.compiler.onnx.attention import causal_mask, lower_attention
 from ncdl.compiler.onnx.contract import lower_contract
 from ncdl.compiler.onnx.learned import (
     lower_batchnorm,
@@ -220,23 +220,6 @@ def lower_softmax(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> 
 def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Dropout at inference: the input itself."""
     return xs[0]
-
-
-def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
-    """A bool tensor, true where key index > query index, broadcasting against ``x``."""
-    iq, ik = x.axes.index(query), x.axes.index(key)
-    first = min(iq, ik)
-    rank = x.rank - first
-    memo = ("causal", query, key, iq - first, ik - first, rank)
-    if memo in e.memo:
-        return e.memo[memo]
-    ranges = []
-    for axis, pos in ((query, iq), (key, ik)):
-        r = e.op("Range", [e.const(0, "int64"), e.scalar(e.axis_size(axis)), e.const(1, "int64")], f"{axis}_index")
-        others = [i for i in range(rank) if i != pos - first]
-        ranges.append(e.op("Unsqueeze", [r, e.ints(others)], f"{axis}_index"))
-    e.memo[memo] = e.op("Greater", [ranges[1], ranges[0]], "causal_mask")
-    return e.memo[memo]
 
 
 def lower_causal(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
