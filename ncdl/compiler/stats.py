@@ -49,7 +49,7 @@ from ncdl.ir.ops import Cost
 from ncdl.ir.sizes import Floor, Size
 
 #: Bytes per element of each IR dtype.
-DTYPE_BYTES = {"float32": 4, "int64": 8}
+DTYPE_BYTES = {"float32": 4, "int64": 8, "bool": 1}
 
 
 class Stats(dict):

@@ -143,7 +143,7 @@ class TupleExpr:
 
 @dataclass
 class BinOp:
-    """``left op right`` with op one of ``+ - * / **``."""
+    """``left op right`` with op one of ``+ - * / **``, a comparison ``< <= > >= == !=``, ``and``, ``or``."""
 
     op: str
     left: Expr
@@ -154,6 +154,14 @@ class BinOp:
 @dataclass
 class Neg:
     """``-operand``."""
+
+    operand: Expr
+    span: Span
+
+
+@dataclass
+class Not:
+    """``not operand`` (a bool tensor)."""
 
     operand: Expr
     span: Span
@@ -187,7 +195,7 @@ class Call:
     from_chain: bool = False
 
 
-Expr = Name | Number | String | Bool | TupleExpr | BinOp | Neg | Call
+Expr = Name | Number | String | Bool | TupleExpr | BinOp | Neg | Not | Call
 
 # ---- statements and declarations -----------------------------------------
 
@@ -245,7 +253,7 @@ Stmt = Assign | Return | Repeat | If
 
 @dataclass
 class TypeExpr:
-    """``[a, b]``, ``int[a, b] of vocab``."""
+    """``[a, b]``, ``int[a, b] of vocab``, ``bool[a, b]`` (dtype ``float``, ``int`` or ``bool``)."""
 
     dtype: str
     axes: list[SExpr]

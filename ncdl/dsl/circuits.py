@@ -13,7 +13,7 @@ import re
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import did_you_mean, fmt_axes
 from ncdl.dsl.elaborate import MAX_RECURSION, RESULTS_HINT, Elaborator
-from ncdl.dsl.values import POISON, Env, Result, Value
+from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value
 
 
 def snake(name: str) -> str:
@@ -59,9 +59,9 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
                 f"missing {', '.join(repr(m) for m in missing)}; bind the circuit's axes with "
                 f"{decl.name}[...=...] or rename the value's axes",
             )
-        want_int = decl_arg.type.dtype == "int"
-        if want_int != (value.dtype == "int64"):
-            kind = "an integer" if want_int else "a float"
+        want = DTYPES[decl_arg.type.dtype]
+        if want != value.dtype:
+            kind = {"int64": "an integer", "bool": "a boolean", "float32": "a float"}[want]
             return el.error("E146", f"argument '{decl_arg.name}' of '{decl.name}' must be {kind} tensor", expr.span)
         broadcast += [a for a in value.axes if a not in declared and a not in broadcast]
         callee.values[decl_arg.name] = value

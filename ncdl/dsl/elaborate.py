@@ -24,7 +24,7 @@ import networkx as nx
 from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
-from ncdl.dsl.values import POISON, Env, Result, Value, _Poison
+from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value, _Poison
 from ncdl.ir.sizes import Size
 
 #: Limits that keep hostile programs from exhausting time or memory.
@@ -37,7 +37,7 @@ MAX_EXPR_DEPTH = 400
 
 RESULTS_HINT = "return as many values as `->` declares: `return a, b` for `-> ([...], [...])`"
 
-_KIND = {"int64": "an integer", "float32": "a float", "int": "an integer", "float": "a float"}
+_KIND = {"int64": "an integer", "float32": "a float", "bool": "a boolean"}
 
 
 @dataclass(frozen=True)
@@ -552,7 +552,7 @@ class Elaborator:
         of = self.lookup_axis(arg.type.of, env) if arg.type.of else None
         if arg.type.of and of is None:
             self.unknown_axis(arg.type.of, arg.type.of_span or arg.span, env)
-        dtype = "int64" if arg.type.dtype == "int" else "float32"
+        dtype = DTYPES[arg.type.dtype]
         if dtype == "int64" and of is None and not arg.type.of:
             self.error("E113", f"integer input '{arg.name}' needs `of AXIS`: the axis its values index", arg.type.span)
         attrs = {"name": arg.name, "of": of}
@@ -621,18 +621,20 @@ class Elaborator:
                 declared_type.span,
             )
             return
-        if (declared_type.dtype == "int") != (result.dtype == "int64"):
+        if DTYPES[declared_type.dtype] != result.dtype:
             self.error(
                 "E146",
-                f"model '{m.name}' returns {_KIND[result.dtype]} tensor but declares {_KIND[declared_type.dtype]} one",
+                f"model '{m.name}' returns {_KIND[result.dtype]} tensor but declares {_KIND[DTYPES[declared_type.dtype]]} one",
                 declared_type.span,
             )
             return
         span = declared_type.span
         if list(result.axes) != declared:
             perm = [list(result.axes).index(a) for a in declared]
-            result = self.add("transpose", [result], declared, env, span, name="out", attrs={"perm": perm})
-        out = self.add("output", [result], declared, env, span, name=name, attrs={"name": name})
+            result = self.add(
+                "transpose", [result], declared, env, span, name="out", attrs={"perm": perm}, dtype=result.dtype
+            )
+        out = self.add("output", [result], declared, env, span, name=name, attrs={"name": name}, dtype=result.dtype)
         self.g.graph["outputs"].append(out.node)
 
     def _check_bindings(self) -> None:
@@ -879,6 +881,15 @@ class Elaborator:
             if isinstance(operand, Value):
                 return self.boxes.elementwise(self, "neg", operand, env, e.span)
             return POISON
+        if isinstance(e, ast.Not):
+            operand = self.eval(e.operand, env)
+            if isinstance(operand, float):
+                return self.error(
+                    "E181", "`not` needs a boolean tensor, not a number", e.operand.span, "compare first: not (x > 0)"
+                )
+            if isinstance(operand, Value):
+                return self.boxes.elementwise(self, "not", operand, env, e.span)
+            return POISON
         if isinstance(e, ast.Call):
             return self.eval_call(e, env, assign)
         if isinstance(e, (ast.String, ast.Bool, ast.TupleExpr)):
@@ -921,6 +932,8 @@ class Elaborator:
                     e.span,
                 )
             return float(size)
+        if e.name == "inf":
+            return math.inf
         if e.name in self.boxes.primitives or e.name in self.circuits:
             return self.error("E102", f"'{e.name}' is a box; call it: `{e.name}(...)`", e.span)
         hint = did_you_mean(e.name, list(env.values) + list(env.ints))

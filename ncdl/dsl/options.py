@@ -94,7 +94,7 @@ class Options:
         if kind in ("ints", "padding"):
             items = expr.items if isinstance(expr, ast.TupleExpr) else [expr]
             return tuple(self._number(item, name, integer=True) for item in items)
-        if kind == "int":
+        if kind in ("int", "int?"):
             return self._number(expr, name, integer=True)
         return self._number(expr, name, integer=False)
 

@@ -133,10 +133,13 @@ class _Builder:
     def int_kw(self, c: list, span: Span) -> str:
         return "int"
 
+    def bool_kw(self, c: list, span: Span) -> str:
+        return "bool"
+
     def type(self, c: list, span: Span) -> ast.TypeExpr:
         dtype = "float"
-        if c and c[0] == "int":
-            dtype, c = "int", c[1:]
+        if c and isinstance(c[0], str) and c[0] in ("int", "bool"):
+            dtype, c = c[0], c[1:]
         *axes, of = c
         of_span = of.span if of is not None else None
         return ast.TypeExpr(dtype, [a for a in axes if a is not None], str(of) if of else None, span, of_span)
@@ -169,8 +172,17 @@ class _Builder:
     div = _binary(ast.BinOp, "/")
     pow = _binary(ast.BinOp, "**")
 
+    and_ = _binary(ast.BinOp, "and")
+    or_ = _binary(ast.BinOp, "or")
+
     def neg(self, c: list, span: Span) -> ast.Neg:
         return ast.Neg(c[0], span)
+
+    def not_(self, c: list, span: Span) -> ast.Not:
+        return ast.Not(c[0], span)
+
+    def compare(self, c: list, span: Span) -> ast.BinOp:
+        return ast.BinOp(str(c[1]), c[0], c[2], span)
 
     def name(self, c: list, span: Span) -> ast.Name:
         return ast.Name(str(c[0]), c[0].span)

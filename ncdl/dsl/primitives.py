@@ -164,6 +164,9 @@ class Prim:
     options: dict[str, Opt] = field(default_factory=dict)
     takes_int: bool = False
     learned: bool = False
+    takes_bool: bool = False
+    #: plain numbers may stand for tensor arguments (``where(m, x, 0)``, ``max(x, 0)``)
+    numbers: bool = False
 
 
 def _uniform(fan_in: int) -> dict[str, Any]:
@@ -518,6 +521,79 @@ def _select(b: Box) -> Value:
     )
 
 
+def _one_map(b: Box, x: Value, example: str) -> tuple[str, ast.SExpr]:
+    """The bracket ``[axis -> new]`` of a box that resizes one axis: the axis (checked on ``x``) and the new name."""
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) != 1:
+        b.fail("E137", f"'{b.name}' takes one axis and its new name: {example}", b.call.brackets_span)
+    axis = b.resolve(maps[0].lhs[0])
+    b.need(x, [axis], 0)
+    return axis, maps[0].rhs[0]
+
+
+def _resized(b: Box, x: Value, axis: str, target: ast.SExpr, size: Size) -> list[str]:
+    """``x``'s axes with ``axis`` replaced by the new axis ``target`` of ``size`` (checked positive)."""
+    c = size.as_int()
+    if c is not None and c < 1:
+        b.fail("E127", f"'{b.name}' leaves axis '{axis}' with size {c}", b.call.span)
+    into = b.new_axis(target, size, f"'{b.name}'")
+    b.not_on(x, [into], [axis])
+    return [into if a == axis else a for a in x.axes]
+
+
+def _slice(b: Box) -> Value:
+    (x,) = b.args
+    axis, target = _one_map(b, x, f"{b.name}[seq -> part](x, start=0, stop=8)")
+    start, stop, step = b.opts.get("start"), b.opts.get("stop"), b.opts.get("step")
+    if step < 1:
+        b.fail("E136", f"step must be positive, got {step}", b.opts.span("step"), "reverse an axis with flip[axis](x)")
+    n = b.el.axes[axis].size
+    fixed = n.as_int()
+    if fixed is not None:
+        size = Size.const(len(range(fixed)[start:stop:step]))
+    else:
+        first = Size.const(start) if start >= 0 else n + start
+        end = n if stop is None else (Size.const(stop) if stop >= 0 else n + stop)
+        size = (end - first + (step - 1)) // step
+    out = _resized(b, x, axis, target, size)
+    into = out[x.axes.index(axis)]
+    attrs = {"axis": axis, "into": into, "start": start, "stop": stop, "step": step}
+    return b.add("slice", [x], out, attrs=attrs, dtype=x.dtype)
+
+
+def _flip(b: Box) -> Value:
+    (x,) = b.args
+    axes = b.flat_axes(x)
+    return b.add("flip", [x], list(x.axes), attrs={"axes": axes}, dtype=x.dtype, of=x.of)
+
+
+def _roll(b: Box) -> Value:
+    (x,) = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    if not b.opts.has("shift"):
+        b.fail("E139", "'roll' needs option 'shift'", b.call.span, "e.g. roll[seq](x, shift=1)")
+    return b.add("roll", [x], list(x.axes), attrs={"axis": axis, "shift": b.opts.get("shift")}, dtype=x.dtype, of=x.of)
+
+
+def _pad(b: Box) -> Value:
+    (x,) = b.args
+    axis, target = _one_map(b, x, f"{b.name}[x -> x2](img, before=1, after=2)")
+    before, after, mode = b.opts.get("before"), b.opts.get("after"), b.opts.get("mode")
+    if before < 0 or after < 0:
+        b.fail("E136", f"pad needs before >= 0 and after >= 0, got {before} and {after}", b.call.span)
+    n = b.el.axes[axis].size
+    if mode == "reflect" and n.as_int() is not None and max(before, after) >= n.as_int():
+        b.fail(
+            "E136",
+            f'mode="reflect" pads less than the axis size ({n}), got before={before}, after={after}',
+            b.opts.span("mode"),
+        )
+    out = _resized(b, x, axis, target, n + before + after)
+    into = out[x.axes.index(axis)]
+    attrs = {"axis": axis, "into": into, "before": before, "after": after, "mode": mode, "value": b.opts.get("value")}
+    return b.add("pad", [x], out, attrs=attrs)
+
+
 def _spatial(b: Box, items: list[ast.BMap], x: Value) -> list[tuple[str, ast.SExpr | None, ast.BMap]]:
     out = []
     for item in items:
@@ -708,6 +784,113 @@ def _upsample(b: Box) -> Value:
     return b.add("upsample", [x], others + outs, attrs=attrs)
 
 
+def _positions(b: Box) -> Value:
+    (axis,) = b.flat_axes(exactly=1)
+    if not b.args:
+        return b.add("positions", [], [axis], attrs={"axis": axis}, dtype="int64", of=axis)
+    (offset,) = b.args
+    if offset.dtype != "int64":
+        b.fail(
+            "E182",
+            f"the offset of positions[{axis}] must be an integer tensor; this one holds {_HOLDS[offset.dtype]}",
+            b.call.args[0].span,
+            "declare it `int[...]`, or convert with int(x)",
+        )
+    b.not_on(offset, [axis], [])
+    axes = list(offset.axes) + [axis]
+    return b.add("positions", [offset], axes, attrs={"axis": axis}, dtype="int64", of=axis)
+
+
+def _cast(dtype: str) -> Callable[[Box], Value]:
+    def rule(b: Box) -> Value:
+        (x,) = b.args
+        if x.dtype == dtype:
+            what = {"float32": "float", "int64": "int"}[dtype]
+            b.fail(
+                "E183", f"'{b.name}' of a tensor that already holds {_HOLDS[dtype]}", b.call.span, f"drop {what}(...)"
+            )
+        return b.add("cast", [x], list(x.axes), dtype=dtype)
+
+    return rule
+
+
+def _clamp(b: Box) -> Value:
+    (x,) = b.args
+    lo, hi = b.opts.get("min"), b.opts.get("max")
+    if lo is None and hi is None:
+        b.fail("E139", "'clamp' needs option 'min' or 'max'", b.call.span, "e.g. clamp(x, min=0, max=6)")
+    if lo is not None and hi is not None and lo > hi:
+        b.fail("E136", f"clamp needs min <= max, got min={lo:g} and max={hi:g}", b.opts.span("max"))
+    return b.add("clamp", [x], list(x.axes), attrs={"min": lo, "max": hi})
+
+
+def _where(b: Box) -> Value:
+    cond, then, otherwise = b.args
+    if not isinstance(cond, Value) or cond.dtype != "bool":
+        what = "a number" if not isinstance(cond, Value) else f"a tensor of {_HOLDS[cond.dtype]}"
+        b.fail("E181", f"the condition of where must be a boolean tensor, not {what}", b.call.args[0].span, _TO_BOOL)
+    branches = [v for v in (then, otherwise) if isinstance(v, Value)]
+    for v, e in zip((then, otherwise), b.call.args[1:], strict=True):
+        if isinstance(v, Value) and v.dtype == "bool":
+            b.fail("E180", "the branches of where must hold numbers; this one holds booleans", e.span, _FROM_BOOL)
+    axes = _aligned(b.el, "where", "where", [cond] + branches, b.env, b.call.span)
+    if axes is None:
+        raise BadOption
+    dtype = _result_dtype("add", [then, otherwise])
+    attrs = {
+        "then": None if isinstance(then, Value) else then,
+        "otherwise": None if isinstance(otherwise, Value) else otherwise,
+    }
+    return b.add("where", [cond] + branches, axes, attrs=attrs, dtype=dtype)
+
+
+def _mask(b: Box) -> Value:
+    x, m = b.args
+    axes = b.flat_axes(at_least=1)
+    if m.dtype != "bool":
+        b.fail(
+            "E181",
+            f"the mask must be a boolean tensor; this one holds {_HOLDS[m.dtype]}",
+            b.call.args[1].span,
+            _TO_BOOL,
+        )
+    b.need(m, axes, 1)
+    extra = [a for a in m.axes if a not in x.axes]
+    if extra:
+        b.fail(
+            "E121",
+            f"the mask has axes {fmt_axes(m.axes)}; the value {fmt_axes(x.axes)} lacks {', '.join(map(repr, extra))}",
+            b.call.args[1].span,
+            "a mask's axes are a subset of the value's",
+        )
+    value = b.opts.get("value") if b.opts.has("value") else float("-inf")
+    return b.add("mask", [x, m], list(x.axes), attrs={"axes": axes, "value": value})
+
+
+def _min_max(b: Box) -> Value:
+    if b.call.brackets is not None:
+        if len(b.args) != 1 or not isinstance(b.args[0], Value):
+            b.fail("E130", f"'{b.name}[axes]' reduces one tensor: {b.name}[axis](x)", b.call.span)
+        return _reduce(b.name)(b)
+    if len(b.args) != 2:
+        b.fail(
+            "E138",
+            f"'{b.name}' needs the axes it reduces in brackets, or two values to compare",
+            b.call.func_span,
+            f"e.g. {b.name}[axis](x), or {b.name}(a, b)",
+        )
+    if all(isinstance(a, float) for a in b.args):
+        b.fail("E132", f"'{b.name}' needs a tensor here, not a number", b.call.args[0].span)
+    for v, e in zip(b.args, b.call.args, strict=True):
+        if isinstance(v, Value) and v.dtype == "bool":
+            b.fail("E180", f"'{b.name}' needs numbers; this one holds booleans", e.span, _FROM_BOOL)
+    op = {"min": "minimum", "max": "maximum"}[b.name]
+    value = numeric(b.el, op, b.name, list(b.args), b.env, b.call.span, b.call.args[1].span)
+    if value is POISON:
+        raise BadOption
+    return value
+
+
 _CONV = {
     "kernel": Opt("ints"),
     "stride": Opt("ints", (1,)),
@@ -742,7 +925,23 @@ PRIMITIVES: dict[str, Prim] = {
     "causal": Prim(_causal),
     "sum": Prim(_reduce("sum")),
     "mean": Prim(_reduce("mean")),
-    "max": Prim(_reduce("max")),
+    "max": Prim(_min_max, arity=(1, 2), brackets="optional", numbers=True),
+    "min": Prim(_min_max, arity=(1, 2), brackets="optional", numbers=True),
+    "positions": Prim(_positions, arity=(0, 1), takes_int=True),
+    "slice": Prim(
+        _slice,
+        takes_int=True,
+        takes_bool=True,
+        options=_from_registry("slice", "start", "stop", "step"),
+    ),
+    "flip": Prim(_flip, takes_int=True, takes_bool=True),
+    "roll": Prim(_roll, takes_int=True, takes_bool=True, options={"shift": Opt("int", 0)}),
+    "pad": Prim(_pad, options=_from_registry("pad", "before", "after", "mode", "value")),
+    "float": Prim(_cast("float32"), brackets="none", takes_int=True, takes_bool=True),
+    "int": Prim(_cast("int64"), brackets="none", takes_int=True, takes_bool=True),
+    "clamp": Prim(_clamp, brackets="none", options=_from_registry("clamp", "min", "max")),
+    "where": Prim(_where, arity=(3, 3), brackets="none", takes_int=True, takes_bool=True, numbers=True),
+    "mask": Prim(_mask, arity=(2, 2), takes_bool=True, options={"value": registry_opt("mask", "value")}),
     "rename": Prim(_rename, takes_int=True),
     "split": Prim(_split),
     "merge": Prim(_merge),
@@ -754,7 +953,9 @@ PRIMITIVES: dict[str, Prim] = {
     "avgpool": Prim(_pool("avgpool"), options={**_POOL, **_from_registry("avgpool", "count_include_pad")}),
     "upsample": Prim(_upsample, options={"scale": Opt("ints", (2,)), **_from_registry("upsample", "mode")}),
 }
-for _op in ("relu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs"):
+for _op in ("relu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs", "sin", "cos", "floor", "softplus"):
+    PRIMITIVES[_op] = Prim(_unary(_op), brackets="none")
+for _op in ("hardswish", "hardsigmoid", "relu6"):
     PRIMITIVES[_op] = Prim(_unary(_op), brackets="none")
 PRIMITIVES["gelu"] = Prim(_unary("gelu"), brackets="none", options=_from_registry("gelu", "approximate"))
 
@@ -765,6 +966,9 @@ SCALAR_FNS: dict[str, Callable[[float], float]] = {
     "log": math.log,
     "abs": abs,
     "tanh": math.tanh,
+    "sin": math.sin,
+    "cos": math.cos,
+    "floor": lambda v: float(math.floor(v)),
 }
 
 _BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
@@ -821,14 +1025,17 @@ def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None)
         return POISON
     for a, e in zip(args, call.args, strict=True):
         if isinstance(a, float):
+            if prim.numbers:
+                continue
             return el.error("E132", f"'{call.func}' needs a tensor here, not a number", e.span)
         if a.dtype == "int64" and not prim.takes_int:
-            return el.error(
-                "E146",
-                f"'{call.func}' needs a float tensor; this one holds integers",
-                e.span,
-                "embed integer tensors first: embed[vocab -> features](ids)",
+            indices = a.of and el.g.nodes[a.node]["op"] == "input"
+            hint = (
+                "embed integer tensors first: embed[vocab -> features](ids)" if indices else "convert first: float(x)"
             )
+            return el.error("E146", f"'{call.func}' needs a float tensor; this one holds integers", e.span, hint)
+        if a.dtype == "bool" and not prim.takes_bool:
+            return el.error("E180", f"'{call.func}' needs numbers; this tensor holds booleans", e.span, _FROM_BOOL)
     ties = len(env.ties)
     try:
         return prim.rule(Box(el, call, env, args, opts, assign, tie))
@@ -839,18 +1046,46 @@ def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None)
 
 
 def elementwise(el: Elaborator, op: str, x: Value, env: Env, span: Span, attrs: dict[str, Any] | None = None) -> Result:
-    """A one-input elementwise node (``-x``)."""
-    if x.dtype == "int64":
-        return el.error("E146", "arithmetic needs a float tensor; this one holds integers", span)
-    return el.add(op, [x], list(x.axes), env, span, attrs=attrs or {})
+    """A one-input elementwise node (``-x``, ``not m``)."""
+    if op == "not":
+        if x.dtype != "bool":
+            return el.error("E181", f"`not` needs a boolean tensor; this one holds {_HOLDS[x.dtype]}", span, _TO_BOOL)
+        return el.add(op, [x], list(x.axes), env, span, dtype="bool")
+    if x.dtype == "bool":
+        return el.error("E180", "arithmetic needs numbers; this tensor holds booleans", span, _FROM_BOOL)
+    return el.add(op, [x], list(x.axes), env, span, attrs=attrs or {}, dtype=x.dtype)
+
+
+_HOLDS = {"float32": "floats", "int64": "integers", "bool": "booleans"}
+_TO_BOOL = "compare to make booleans: x > 0"
+_FROM_BOOL = "select with where(m, a, b), or convert with float(m)"
+_COMPARE = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+_LOGICAL = {"and": "and", "or": "or"}
+
+
+def _result_dtype(op: str, sides: list[Value | float]) -> str:
+    """The dtype of ``a op b``: bool for comparisons, int64 when integers stay integers, else float32."""
+    if op in _COMPARE.values():
+        return "bool"
+    ints = all(isinstance(v, Value) and v.dtype == "int64" or isinstance(v, float) and v == int(v) for v in sides)
+    return "int64" if ints and op in ("add", "sub", "mul", "minimum", "maximum") else "float32"
 
 
 def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) -> Result:
-    """``a + b`` and friends: numbers fold, tensors align by axis name."""
+    """``a + b``, ``a < b``, ``a and b``: numbers fold, tensors align by axis name."""
     if left is POISON or right is POISON:
         return POISON
-    op = _BINARY_OPS[e.op]
+    if e.op in _LOGICAL:
+        return _logical(el, e, left, right, env)
+    op = _COMPARE.get(e.op) or _BINARY_OPS[e.op]
     if isinstance(left, float) and isinstance(right, float):
+        if op in _COMPARE.values():
+            return el.error(
+                "E181",
+                f"`{e.op}` between two numbers is decided before the model runs",
+                e.span,
+                "use a compile-time condition: if a < b { ... }",
+            )
         try:
             value = {"add": left + right, "sub": left - right, "mul": left * right}.get(op)
             if op == "div":
@@ -863,35 +1098,69 @@ def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) 
             return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
         return float(value)
     for side in (left, right):
-        if isinstance(side, Value) and side.dtype == "int64":
-            return el.error(
-                "E146", f"`{e.op}` needs float tensors; one side holds integers", e.span, "embed integer tensors first"
-            )
+        if isinstance(side, Value) and side.dtype == "bool" and op not in ("eq", "ne"):
+            return el.error("E180", f"`{e.op}` needs numbers; one side holds booleans", e.span, _FROM_BOOL)
+    return numeric(el, op, e.op, [left, right], env, e.span, e.right.span)
+
+
+def numeric(
+    el: Elaborator, op: str, symbol: str, sides: list[Value | float], env: Env, span: Span, right_span: Span
+) -> Result:
+    """A two-sided elementwise op (arithmetic, comparison, min/max): a tensor and a constant, or two tensors."""
+    left, right = sides
+    dtype = _result_dtype(op, sides)
     if isinstance(left, float) or isinstance(right, float):
         tensor = right if isinstance(left, float) else left
         const = left if isinstance(left, float) else right
         if op == "pow" and isinstance(left, float):
-            return el.error("E129", "a number raised to a tensor is not supported; write exp(x * log(a))", e.span)
+            return el.error("E129", "a number raised to a tensor is not supported; write exp(x * log(a))", span)
         attrs = {"const": const, "const_left": isinstance(left, float)}
-        name = op
-        return el.add(op, [tensor], list(tensor.axes), env, e.span, name=name, attrs=attrs)
+        return el.add(op, [tensor], list(tensor.axes), env, span, name=op, attrs=attrs, dtype=dtype)
     if op == "pow":
-        return el.error("E129", "`**` needs a number exponent", e.right.span)
+        return el.error("E129", "`**` needs a number exponent", right_span)
+    axes = _aligned(el, op, symbol, [left, right], env, span, outer=op in _COMPARE.values())
+    if axes is None:
+        return POISON
+    return el.add(op, [left, right], axes, env, span, attrs={"const": None, "const_left": False}, dtype=dtype)
+
+
+def _aligned(
+    el: Elaborator, op: str, symbol: str, values: list[Value], env: Env, span: Span, outer: bool = False
+) -> list[str] | None:
+    """The axes of a result aligning ``values`` by name: those of the one whose axes include all others'.
+
+    With ``outer`` (comparisons, logic) any axes combine: the first value's, then each next one's new axes.
+    """
+    for v in values:
+        if all(set(v.axes) >= set(w.axes) for w in values):
+            return list(v.axes)
+    if outer:
+        return list(dict.fromkeys(a for v in values for a in v.axes))
+    left, right = values[0], values[-1]
     a, b = set(left.axes), set(right.axes)
-    if a >= b:
-        axes = list(left.axes)
-    elif b > a:
-        axes = list(right.axes)
-    else:
-        only_l = [x for x in left.axes if x not in b]
-        only_r = [x for x in right.axes if x not in a]
-        clash = f"{fmt_axes(left.axes)} {e.op} {fmt_axes(right.axes)}"
-        el.error_box(op, [(left, clash), (right, clash)], env, e.span)
-        return el.error(
-            "E120",
-            f"axis mismatch in `{e.op}`: {fmt_axes(left.axes)} and {fmt_axes(right.axes)}",
-            e.span,
-            f"{', '.join(repr(x) for x in only_l)} only on the left, {', '.join(repr(x) for x in only_r)} only on the right; "
-            "one side's axes must include the other's (rename or project first)",
-        )
-    return el.add(op, [left, right], axes, env, e.span, attrs={"const": None, "const_left": False})
+    only_l = [x for x in left.axes if x not in b]
+    only_r = [x for x in right.axes if x not in a]
+    clash = f"{fmt_axes(left.axes)} {symbol} {fmt_axes(right.axes)}"
+    el.error_box(op, [(v, clash) for v in values], env, span)
+    el.error(
+        "E120",
+        f"axis mismatch in `{symbol}`: {fmt_axes(left.axes)} and {fmt_axes(right.axes)}",
+        span,
+        f"{', '.join(repr(x) for x in only_l)} only on the left, {', '.join(repr(x) for x in only_r)} only on the right; "
+        "one side's axes must include the other's (rename or project first)",
+    )
+    return None
+
+
+def _logical(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) -> Result:
+    for side, span in ((left, e.left.span), (right, e.right.span)):
+        if isinstance(side, float):
+            return el.error("E181", f"`{e.op}` needs boolean tensors, not a number", span, _TO_BOOL)
+        if side.dtype != "bool":
+            return el.error(
+                "E181", f"`{e.op}` needs boolean tensors; this one holds {_HOLDS[side.dtype]}", span, _TO_BOOL
+            )
+    axes = _aligned(el, e.op, e.op, [left, right], env, e.span, outer=True)
+    if axes is None:
+        return POISON
+    return el.add(_LOGICAL[e.op], [left, right], axes, env, e.span, dtype="bool")

@@ -7,6 +7,9 @@ from typing import Any
 
 from ncdl.dsl import ast
 
+#: The IR dtype of each declared element type (``[..]``, ``int[..]``, ``bool[..]``).
+DTYPES: dict[str, str] = {"float": "float32", "int": "int64", "bool": "bool"}
+
 
 @dataclass(frozen=True)
 class Value:

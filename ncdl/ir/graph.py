@@ -19,7 +19,7 @@ Node attributes (every node; node ids are strings ``n0, n1, ...``):
     ``name``     a readable value name from the source (``q``, ``s``, ``x``).
     ``axes``     the output tensor's axes, ordered: that order *is* the
                  physical layout of the tensor.
-    ``dtype``    ``"float32"`` or ``"int64"``.
+    ``dtype``    ``"float32"``, ``"int64"`` or ``"bool"``.
     ``attrs``    the op's attributes, exactly those its registry entry declares.
     ``params``   learned tensors: a list of :class:`Param` dicts (may be []).
     ``buffers``  non-learned state (batchnorm running stats), same shape.
@@ -181,6 +181,10 @@ def param_count(g: nx.MultiDiGraph) -> int:
     return total
 
 
+#: The element types a wire may carry.
+DTYPES: tuple[str, ...] = ("float32", "int64", "bool")
+
+
 class IRError(Exception):
     """The IR breaks its contract (a bug in a pass, never a user mistake)."""
 
@@ -197,6 +201,8 @@ def verify(g: nx.MultiDiGraph) -> None:
         problem = attr_problem(OPS[op], data["attrs"], axes)
         if problem:
             raise IRError(f"{node} ({op}): {problem}")
+        if data.get("dtype") not in DTYPES:
+            raise IRError(f"{node} ({op}): dtype {data.get('dtype')!r} is not one of {list(DTYPES)}")
         for ax in data["axes"]:
             if ax not in axes:
                 raise IRError(f"{node} ({op}): axis {ax!r} is not in the axis table")

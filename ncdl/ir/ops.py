@@ -53,6 +53,7 @@ ATTR_KINDS: dict[str, str] = {
     "pairs": "a list of [input axis, output axis] pairs (spatial axes)",
     "map": "a dict axis name -> axis name",
     "int": "an int",
+    "int?": "an int or None",
     "ints": "a list of ints, one per spatial axis",
     "float": "a float",
     "float?": "a float or None",
@@ -82,7 +83,8 @@ MARKS: dict[str, tuple[str, str]] = {
     "fused": (
         "passes.attention.fuse_attention",
         "on the final contract of a scaled dot-product attention chain: the chain's description "
-        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal); backends emit one fused attention",
+        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal, and the mask and bias node ids or None); "
+        "backends emit one fused attention",
     ),
     "fused_into": (
         "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears",
@@ -377,6 +379,107 @@ def _entries() -> list[OpDef]:
         for name in ("relu", "silu", "tanh", "sigmoid", "exp", "log", "sqrt", "abs")
     ]
     ops += [
+        OpDef(name, f"{name}(x), elementwise", "function", name, elementwise=True, selective=False)
+        for name in ("sin", "cos", "floor", "softplus", "hardswish", "hardsigmoid", "relu6")
+    ]
+    ops += [
+        OpDef(
+            "clamp",
+            "x limited to [min, max] (a bound that is None does not apply)",
+            "function",
+            "clamp",
+            {"min": Attr("float?", None), "max": Attr("float?", None)},
+            elementwise=True,
+            selective=False,
+        ),
+        OpDef(
+            "cast",
+            "x converted to the node's dtype (float32, int64 or bool); float to int truncates toward zero",
+            "function",
+            "cast",
+            elementwise=True,
+            selective=False,
+        ),
+        OpDef(
+            "positions",
+            "int64 positions 0..n-1 of `axis` (n its run-time size), plus an optional int64 offset "
+            "input whose axes pass by (out = offset's axes, then `axis`)",
+            "wiring",
+            "positions",
+            {"axis": Attr("axis")},
+            arity=(0, 1),
+            acts_on=_keys("axis"),
+        ),
+    ]
+    ops += [
+        OpDef(
+            name,
+            f"elementwise {title} of two inputs aligned by name, or of one and a constant",
+            "operator",
+            title,
+            dict(_CONST),
+            arity=(1, 2),
+            elementwise=True,
+            selective=False,
+        )
+        for name, title in (("minimum", "min"), ("maximum", "max"))
+    ]
+    ops += [
+        OpDef(
+            name,
+            f"a {title} b, a bool tensor; inputs aligned by name, or one input and a constant",
+            "operator",
+            title,
+            dict(_CONST),
+            arity=(1, 2),
+            elementwise=True,
+            selective=False,
+        )
+        for name, title in (("lt", "<"), ("le", "≤"), ("gt", ">"), ("ge", "≥"), ("eq", "="), ("ne", "≠"))
+    ]
+    ops += [
+        OpDef(
+            "and",
+            "logical and of two bool inputs aligned by name",
+            "operator",
+            "and",
+            arity=(2, 2),
+            elementwise=True,
+            selective=False,
+        ),
+        OpDef(
+            "or",
+            "logical or of two bool inputs aligned by name",
+            "operator",
+            "or",
+            arity=(2, 2),
+            elementwise=True,
+            selective=False,
+        ),
+        OpDef("not", "logical not of a bool input", "operator", "not", elementwise=True, selective=False),
+        OpDef(
+            "where",
+            "input 0 (bool) selects between the next inputs, all aligned by name; `then`/`otherwise` "
+            "replace a missing input by a constant (inputs are cond, then the tensor branches in order)",
+            "operator",
+            "where",
+            {"then": Attr("float?", None), "otherwise": Attr("float?", None)},
+            arity=(1, 3),
+            elementwise=True,
+            selective=False,
+        ),
+        OpDef(
+            "mask",
+            "input 0 where the bool input 1 (aligned by name, its axes a subset) is true, else `value`; "
+            "`axes` are the axes the mask spans",
+            "mask",
+            "mask",
+            {"axes": Attr("axes"), "value": Attr("float", float("-inf"))},
+            arity=(2, 2),
+            acts_on=_keys("axes"),
+        ),
+    ]
+    ops += [
         OpDef("softmax", "softmax along `axis`", "softmax", "softmax", {"axis": Attr("axis")}, acts_on=_keys("axis")),
         OpDef(
             "logsoftmax",
@@ -412,7 +515,7 @@ def _entries() -> list[OpDef]:
             {"axes": Attr("axes")},
             acts_on=_keys("axes"),
         )
-        for name, title in (("sum", "Σ"), ("mean", "mean"), ("max", "max"))
+        for name, title in (("sum", "Σ"), ("mean", "mean"), ("max", "max"), ("min", "min"))
     ]
     ops += [
         OpDef(
@@ -465,6 +568,53 @@ def _entries() -> list[OpDef]:
             "select",
             {"axis": Attr("axis"), "index": Attr("int", 0)},
             acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "slice",
+            "positions start, start+step, ... before stop of `axis` (Python's slice: negative counts from the "
+            "end, stop None is the end, step > 0) as the new axis `into`, in place",
+            "wiring",
+            "slice",
+            {
+                "axis": Attr("axis"),
+                "into": Attr("axis"),
+                "start": Attr("int", 0),
+                "stop": Attr("int?", None),
+                "step": Attr("int", 1),
+            },
+            acts_on=_keys("axis", "into"),
+        ),
+        OpDef(
+            "flip",
+            "reverse the order along each of `axes`",
+            "wiring",
+            "flip",
+            {"axes": Attr("axes")},
+            acts_on=_keys("axes"),
+        ),
+        OpDef(
+            "roll",
+            "shift along `axis` by `shift` positions, wrapping around (torch.roll)",
+            "wiring",
+            "roll",
+            {"axis": Attr("axis"), "shift": Attr("int")},
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "pad",
+            "`before` and `after` entries added along `axis`, giving the new axis `into` in place: the "
+            "constant `value`, the reflection (no edge repeat) or copies of the edge",
+            "wiring",
+            "pad",
+            {
+                "axis": Attr("axis"),
+                "into": Attr("axis"),
+                "before": Attr("int", 0),
+                "after": Attr("int", 0),
+                "mode": Attr("str", "constant", ("constant", "reflect", "replicate")),
+                "value": Attr("float", 0.0),
+            },
+            acts_on=_keys("axis", "into"),
         ),
         OpDef(
             "maxpool",
@@ -521,8 +671,10 @@ def _kind_problem(spec: Attr, value: Any, axes: dict[str, Any]) -> str | None:
     kind = spec.kind
     if kind == "axis?" and value is None:
         return None
-    if kind == "float?" and value is None:
+    if kind in ("float?", "int?") and value is None:
         return None
+    if kind == "int?":
+        kind = "int"
     if kind in ("axis", "axis?"):
         return None if isinstance(value, str) and value in axes else "not an axis of the model"
     if kind == "axes":

@@ -33,7 +33,10 @@ def _inputs(g: nx.MultiDiGraph, free: int) -> tuple[list[torch.Tensor], dict[str
         data = g.nodes[node]
         shape = [axes[a].size.evaluate(roots) for a in data["axes"]]
         if data["dtype"] == "int64":
-            tensors.append(torch.randint(0, axes[data["attrs"]["of"]].fixed, shape))
+            of = axes[data["attrs"]["of"]]
+            tensors.append(torch.randint(0, of.fixed or of.size.evaluate(roots), shape))
+        elif data["dtype"] == "bool":
+            tensors.append(torch.rand(shape) > 0.5)
         else:
             tensors.append(torch.randn(shape))
     return tensors, roots

@@ -5,11 +5,14 @@ Each case runs at two sizes of its free axes (the module is built once).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from fx_compare import assert_matches
 from irbuild import IRBuilder, param
+from value_cases import CASES, LAYOUT, layout_builder
+from value_cases import builder as value_builder
 
 from ncdl.compiler.fx import lower_fx
 
@@ -570,3 +573,32 @@ def test_upsample_linear_1d_without_batch() -> None:
         lambda p, x: F.interpolate(x[None, None], scale_factor=3, mode="linear", align_corners=False)[0, 0],
         lambda n, s: (torch.randn(6),),
     )
+
+
+# positions, casts, booleans, masks, activations (graphs and references in value_cases.py) ------------
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_box_matches_torch(name: str) -> None:
+    case = CASES[name]
+    b = value_builder()
+    case.build(b)
+    gm = lower_fx(b.graph())
+    rng = np.random.default_rng(0)
+    for batch, seq in SIZES:
+        feeds = case.inputs(rng, batch, seq)
+        tensors = [torch.from_numpy(v) for v in feeds.values()]
+        if any(t.is_floating_point() for t in tensors) and name not in NO_GRADIENT:
+            assert_matches(gm, lambda p, *xs: case.ref(*xs), *tensors)
+        else:
+            torch.testing.assert_close(gm(*tensors), case.ref(*tensors), atol=1e-5, rtol=1e-5)
+
+
+#: Cases whose output does not depend differentiably on a float input (a cast or comparison cuts the gradient).
+NO_GRADIENT = {"casts", "le_const_left", "eq_const", "lt", "le", "gt", "ge", "eq", "ne", "logic"}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT))
+def test_layout_box_matches_torch(name: str) -> None:
+    build, ref = LAYOUT[name]
+    b = layout_builder()
+    build(b)
+    _run(b, lambda p, x: ref(x), lambda n, s: (torch.randn(n, s, 3),))

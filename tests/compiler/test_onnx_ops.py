@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from irbuild import IRBuilder, param
 from onnx_helpers import export_run, random_weights
+from value_cases import CASES, LAYOUT, layout_builder
+from value_cases import builder as value_builder
 
 from ncdl.ir.sizes import Size
 
@@ -798,3 +800,26 @@ def test_contract_in_any_layout_matches_einsum(data: st.DataObject) -> None:
     feeds = {"a": rand(*[LAYOUT_AXES[x] for x in a_axes]), "b": rand(*[LAYOUT_AXES[x] for x in b_axes])}
     ref = torch.einsum(f"{''.join(a_axes)},{''.join(b_axes)}->{''.join(out)}", t(feeds["a"]), t(feeds["b"]))
     close(export_run(n.graph(), feeds, 17)["y"], ref)
+
+
+# positions, casts, booleans, masks, activations (graphs and references in value_cases.py) ------------
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_value_box_runs_in_onnxruntime(opset: int, name: str) -> None:
+    case = CASES[name]
+    b = value_builder()
+    case.build(b)
+    g = b.graph()
+    for batch, seq in ((2, 5), (3, 7)):
+        feeds = case.inputs(rng, batch, seq)
+        close(export_run(g, feeds, opset)["y"], case.ref(*(t(v) for v in feeds.values())))
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT))
+def test_layout_box_runs_in_onnxruntime(opset: int, name: str) -> None:
+    build, ref = LAYOUT[name]
+    b = layout_builder()
+    build(b)
+    g = b.graph()
+    for batch, seq in ((2, 5), (3, 8)):
+        xv = rand(batch, seq, 3)
+        close(export_run(g, {"x": xv}, opset)["y"], ref(t(xv)))

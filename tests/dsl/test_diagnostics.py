@@ -93,8 +93,8 @@ CASES: dict[str, tuple[str, str]] = {
         "m.ncd:5:19: error[E001]: unexpected ')'\n 5 |     return relu(x))\n   |                   ^\n  help: expected ',', ';', 'if', 'repeat', 'return', '}' or a name",
     ),
     "int_arith": (
-        H + "model M(t: int[batch] of vocab) -> [batch] {\n    return t * 2\n}\n",
-        "m.ncd:5:12: error[E146]: `*` needs float tensors; one side holds integers\n 5 |     return t * 2\n   |            ^^^^^\n  help: embed integer tensors first",
+        H + "model M(t: int[batch] of vocab) -> [batch] {\n    return sin(t)\n}\n",
+        "m.ncd:5:16: error[E146]: 'sin' needs a float tensor; this one holds integers\n 5 |     return sin(t)\n   |                ^\n  help: embed integer tensors first: embed[vocab -> features](ids)",
     ),
     "embed_wrong_vocab": (
         H + "model M(t: int[batch] of model) -> [batch, hidden] {\n    return embed[vocab -> hidden](t)\n}\n",

@@ -76,7 +76,7 @@ def _port_label(node: dict[str, Any], colours: dict[str, str]) -> str:
 
 
 def _operator_label(node: dict[str, Any], colours: dict[str, str]) -> str:
-    sym, a = OPS[node["op"]].title, node["attrs"]
+    sym, a = escape(OPS[node["op"]].title), node["attrs"]
     const = a["const"] if "const" in a else None
     if const is None:
         return sym
@@ -115,7 +115,17 @@ _WIRING_DETAILS: dict[str, Detail] = {
     "merge": lambda n, a, c: f"{axes(a['axes'], c)} → {axis(a['into'], c)}",
     "concat": lambda n, a, c: f"{axes(a['axes'], c, ' | ')} → {axis(a['into'], c)}",
     "select": lambda n, a, c: f"{axis(a['axis'], c)} = {a['index']}",
+    "positions": lambda n, a, c: axis(a["axis"], c),
+    "slice": lambda n, a, c: f"{axis(a['axis'], c)}[{_slice_text(a)}] → {axis(a['into'], c)}",
+    "flip": lambda n, a, c: axes(a["axes"], c),
+    "roll": lambda n, a, c: f"{axis(a['axis'], c)} by {a['shift']}",
+    "pad": lambda n, a, c: f"{a['before']} | {axis(a['axis'], c)} | {a['after']} → {axis(a['into'], c)} ({a['mode']})",
 }
+
+
+def _slice_text(a: dict[str, Any]) -> str:
+    stop = "" if a["stop"] is None else a["stop"]
+    return f"{a['start']}:{stop}" + (f":{a['step']}" if a["step"] != 1 else "")
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,7 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
     "cup": Drawing(lambda n, a, c: axes(a["over"], c), shape="box"),
     "norm": Drawing(_norm_detail, shape="box"),
     "reduce": Drawing(lambda n, a, c: axes(a["axes"], c), shape="box"),
-    "mask": Drawing(lambda n, a, c: axes([a["query"], a["key"]], c, ", ")),
+    "mask": Drawing(lambda n, a, c: axes(a["axes"] if "axes" in a else [a["query"], a["key"]], c, ", ")),
     "wiring": Drawing(lambda n, a, c: _WIRING_DETAILS[n["op"]](n, a, c)),
     "conv": Drawing(_conv_detail),
     "pool": Drawing(_pool_detail),

@@ -52,6 +52,9 @@ def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
         if dtype == "int64":
             if t.dtype not in (torch.int64, torch.int32):  # the index dtypes torch's embedding takes
                 raise InputShapeError(f"`{name}`: expects an int64 tensor, got {t.dtype}")
+        elif dtype == "bool":
+            if t.dtype != torch.bool:
+                raise InputShapeError(f"`{name}`: expects a bool tensor, got {t.dtype}")
         elif not t.is_floating_point():
             raise InputShapeError(f"`{name}`: expects a floating-point tensor, got {t.dtype}")
         elif reference is not None and t.dtype != reference.dtype:
@@ -86,6 +89,36 @@ def causal_fill(x: torch.Tensor, query_dim: int, key_dim: int) -> torch.Tensor:
     shape = [1] * x.dim()
     shape[query_dim], shape[key_dim] = q, k
     return x.masked_fill(mask.reshape(shape), float("-inf"))
+
+
+def positions(n: int, like: torch.Tensor | None, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """The int64 positions ``0..n-1`` (on ``like``'s device), shifted by ``offset`` along a new last dim."""
+    index = torch.arange(n, device=like.device if like is not None else None)
+    return index if offset is None else offset.unsqueeze(-1) + index
+
+
+def attention_mask(
+    q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor | None, bias: torch.Tensor | None, causal: bool
+) -> torch.Tensor:
+    """The ``attn_mask`` of SDPA for queries ``q`` and keys ``k``: a bool mask (true: attend) when there is no
+    bias, else the bias with ``-inf`` where a query may not attend; causality folds into it."""
+    allowed = keep
+    if causal:
+        tri = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        allowed = tri if allowed is None else allowed & tri
+    if bias is None:
+        return allowed
+    return bias if allowed is None else bias.masked_fill(~allowed, float("-inf"))
+
+
+def pad_along(x: torch.Tensor, dim: int, before: int, after: int, mode: str, value: float) -> torch.Tensor:
+    """``x`` padded along ``dim`` (``F.pad``'s modes; ``reflect``/``replicate`` on any dim of any rank)."""
+    if mode == "constant":
+        return F.pad(x, [0, 0] * (x.dim() - 1 - dim) + [before, after], value=value)
+    moved = x.movedim(dim, -1)
+    lead = moved.shape[:-1]
+    flat = F.pad(moved.reshape(-1, 1, moved.shape[-1]), [before, after], mode=mode)
+    return flat.reshape(*lead, flat.shape[-1]).movedim(-1, dim)
 
 
 def batch_norm(

@@ -53,6 +53,31 @@ def _select(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     return lw.method("select", x, axes.index(a["axis"]), a["index"], name=data["name"])
 
 
+def _slice(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    index = (slice(None),) * axes.index(a["axis"]) + (slice(a["start"], a["stop"], a["step"]),)
+    return lw.call(operator.getitem, x, index, name=data["name"])
+
+
+def _flip(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    return lw.call(torch.flip, x, [axes.index(a) for a in data["attrs"]["axes"]], name=data["name"])
+
+
+def _roll(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    return lw.call(torch.roll, x, a["shift"], axes.index(a["axis"]), name=data["name"])
+
+
+def _pad(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    dim = axes.index(a["axis"])
+    return lw.call(runtime.pad_along, x, dim, a["before"], a["after"], a["mode"], a["value"], name=data["name"])
+
+
 def _split(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     ((x, axes),) = ins
     a = data["attrs"]
@@ -92,11 +117,75 @@ def _binary(fn: Callable[[Any, Any], Any]) -> Rule:
         a, out, name = data["attrs"], data["axes"], data["name"]
         args = [lw.align(v, out, f"{name}_in") for v in ins]
         if len(args) == 1:
-            const = a["const"]
+            const = _const(data)
             args = [const, args[0]] if a["const_left"] else [args[0], const]
         return lw.call(fn, *args, name=name)
 
     return rule
+
+
+def _const(data: dict[str, Any]) -> float | int:
+    """The node's constant operand, an int when the node computes integers."""
+    const = data["attrs"]["const"]
+    return int(const) if data["dtype"] == "int64" else const
+
+
+def _extremum(fn: Callable[..., Any], bound: str) -> Rule:
+    """``torch.minimum``/``maximum`` of two tensors; against a constant, ``torch.clamp`` with that bound."""
+
+    def rule(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+        out, name = data["axes"], data["name"]
+        args = [lw.align(v, out, f"{name}_in") for v in ins]
+        if len(args) == 1:
+            return lw.call(torch.clamp, args[0], name=name, **{bound: _const(data)})
+        return lw.call(fn, *args, name=name)
+
+    return rule
+
+
+def _where(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    a, out, name = data["attrs"], data["axes"], data["name"]
+    cond, *branches = (lw.align(v, out, f"{name}_in") for v in ins)
+    picks = []
+    for key in ("then", "otherwise"):
+        const = a[key]
+        picks.append(branches.pop(0) if const is None else int(const) if data["dtype"] == "int64" else const)
+    return lw.call(torch.where, cond, *picks, name=name)
+
+
+def _mask(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    (x, axes), m = ins
+    keep = lw.align(m, axes, f"{data['name']}_m")
+    y = lw.method(
+        "masked_fill",
+        x,
+        lw.call(torch.logical_not, keep, name=f"{data['name']}_not"),
+        data["attrs"]["value"],
+        name=data["name"],
+    )
+    return lw.finish(y, axes, data)
+
+
+def _clamp(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    bounds = {k: v for k, v in data["attrs"].items() if v is not None}
+    return lw.finish(lw.call(torch.clamp, x, name=data["name"], **bounds), axes, data)
+
+
+_TORCH_DTYPES = {"float32": torch.float32, "int64": torch.int64, "bool": torch.bool}
+
+
+def _cast(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    return lw.finish(lw.method("to", x, _TORCH_DTYPES[data["dtype"]], name=data["name"]), axes, data)
+
+
+def _positions(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """``arange`` of the axis's run-time size, on the device of the model's first input, plus the offset."""
+    n = lw.size(data["attrs"]["axis"], ins)
+    like = next(iter(lw.placeholders.values()), None)
+    offset = [ins[0][0]] if ins else []
+    return lw.call(runtime.positions, n, like, *offset, name=data["name"])
 
 
 def _unary(fn: Callable[..., Any], **kwargs: Any) -> Rule:
@@ -206,6 +295,29 @@ RULES: dict[str, Rule] = {
     "log": _unary(torch.log),
     "sqrt": _unary(torch.sqrt),
     "abs": _unary(torch.abs),
+    "sin": _unary(torch.sin),
+    "cos": _unary(torch.cos),
+    "floor": _unary(torch.floor),
+    "softplus": _unary(F.softplus),
+    "hardswish": _unary(F.hardswish),
+    "hardsigmoid": _unary(F.hardsigmoid),
+    "relu6": _unary(F.relu6),
+    "clamp": _clamp,
+    "cast": _cast,
+    "positions": _positions,
+    "minimum": _extremum(torch.minimum, "max"),
+    "maximum": _extremum(torch.maximum, "min"),
+    "lt": _binary(operator.lt),
+    "le": _binary(operator.le),
+    "gt": _binary(operator.gt),
+    "ge": _binary(operator.ge),
+    "eq": _binary(operator.eq),
+    "ne": _binary(operator.ne),
+    "and": _binary(operator.and_),
+    "or": _binary(operator.or_),
+    "not": _unary(torch.logical_not),
+    "where": _where,
+    "mask": _mask,
     "softmax": _softmax(F.softmax),
     "logsoftmax": _softmax(F.log_softmax),
     "dropout": _dropout,
@@ -213,12 +325,17 @@ RULES: dict[str, Rule] = {
     "sum": _reduce(torch.sum),
     "mean": _reduce(torch.mean),
     "max": _reduce(torch.amax),
+    "min": _reduce(torch.amin),
     "rename": _rename,
     "transpose": _transpose,
     "split": _split,
     "merge": _merge,
     "concat": _concat,
     "select": _select,
+    "slice": _slice,
+    "flip": _flip,
+    "roll": _roll,
+    "pad": _pad,
     "maxpool": spatial.pool("max"),
     "avgpool": spatial.pool("avg"),
     "upsample": spatial.upsample,

@@ -29,7 +29,7 @@ from torch import nn
 from ncdl.ir import topological
 from ncdl.ir.flat import flat_shape, is_flattening
 
-_DTYPES = {"float32": torch.float32, "int64": torch.int64}
+_DTYPES = {"float32": torch.float32, "int64": torch.int64, "bool": torch.bool}
 
 
 class Instance(nn.Module):

@@ -31,13 +31,61 @@ class AttentionMatch:
     batch: list[str]
     scale: float
     causal: bool
+    mask: str | None
+    bias: str | None
+    group: str | None
 
     @staticmethod
     def from_mark(f: dict[str, Any]) -> AttentionMatch:
         """The match described by a ``fused`` mark of kind ``attention``."""
         return AttentionMatch(
-            f["q"], f["k"], f["v"], f["query"], f["key"], f["head"], f["value"], f["batch"], f["scale"], f["causal"]
-        )
+            f["q"], f["k"], f["v"], f["query"], f["key"], f["head"], f["value"], f["batch"], f["scale"], f["causal"],
+            f["mask"], f["bias"], f["group"],
+        )  # fmt: skip
+
+
+def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
+    """A bool tensor, true where key index > query index, broadcasting against ``x``."""
+    iq, ik = x.axes.index(query), x.axes.index(key)
+    first = min(iq, ik)
+    rank = x.rank - first
+    memo = ("causal", query, key, iq - first, ik - first, rank)
+    if memo in e.memo:
+        return e.memo[memo]
+    ranges = []
+    for axis, pos in ((query, iq), (key, ik)):
+        r = e.op("Range", [e.const(0, "int64"), e.scalar(e.axis_size(axis)), e.const(1, "int64")], f"{axis}_index")
+        others = [i for i in range(rank) if i != pos - first]
+        ranges.append(e.op("Unsqueeze", [r, e.ints(others)], f"{axis}_index"))
+    e.memo[memo] = e.op("Greater", [ranges[1], ranges[0]], "causal_mask")
+    return e.memo[memo]
+
+
+def _attn_mask(e: OnnxEmitter, m: AttentionMatch, q: OnnxValue, k: OnnxValue) -> OnnxValue:
+    """The mask and bias as one ``attn_mask`` in the 4-D heads layout: bool (true: attend) without a bias, else the
+    bias with -inf where a query may not attend; causality folds in."""
+    scores = m.batch + [m.seq, m.key]
+    # under grouped queries the mask does not vary over the key/value heads: one row broadcasts over q's heads
+    dims = [1 if m.group is not None and a == m.batch[-1] else a for a in scores]
+    shape = e.shape_vec(dims, [q, k], reshape=False)
+    keep = None
+    if m.mask is not None:
+        keep = e.op("Expand", [e.align(e.values[m.mask], scores).name, shape], "keep")
+    if m.causal:
+        future = causal_mask(e, OnnxValue(shape, tuple(scores)), m.seq, m.key)
+        allowed = e.op("Not", [future], "past")
+        keep = allowed if keep is None else e.op("And", [keep, allowed], "keep")
+    if m.bias is None:
+        full = OnnxValue(e.op("Expand", [keep, shape], "keep"), tuple(scores), "bool")
+    else:
+        bias = e.op("Expand", [e.align(e.values[m.bias], scores).name, shape], "bias")
+        if keep is not None:
+            bias = e.op("Where", [keep, bias, e.const(float("-inf"))], "bias")
+        full = OnnxValue(bias, tuple(scores))
+    if m.group is not None:
+        n_dim, n_label = e.group(m.batch[:-1])
+        return e.reshape(full, [n_dim, 1, m.seq, m.key], [n_label, "<1>", m.seq, m.key])
+    return _heads_layout(e, full, m.batch, m.seq, m.key)
 
 
 def _packed(
@@ -81,7 +129,8 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
     q, k, v = (e.values[n] for n in (match.q, match.k, match.v))
     attrs = {"is_causal": int(match.causal), "scale": float(match.scale)}
     hint = data["name"]
-    packed = _packed(e, q, k, v, match)
+    plain = match.mask is None and match.bias is None and match.group is None
+    packed = _packed(e, q, k, v, match) if plain else None
     if packed is not None:
         outer, inner, heads = packed
         n_dim, n_label = e.group(outer)
@@ -92,12 +141,44 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
         y = e.op("Attention", [q3.name, k3.name, v3.name], hint, q_num_heads=heads, kv_num_heads=heads, **attrs)
         target = outer + [match.seq] + inner + [match.head_v]
         return e.reshape(OnnxValue(y, (n_label, match.seq, v_label), q.dtype), target, target)
+    inputs = []
+    if match.mask is not None or match.bias is not None:
+        inputs.append(_attn_mask(e, match, q, k).name)
+        attrs["is_causal"] = 0
+    if match.group is not None:
+        return _grouped(e, match, q, k, v, inputs, attrs, hint)
     q = _heads_layout(e, q, match.batch, match.seq, match.head)
     k = _heads_layout(e, k, match.batch, match.key, match.head)
     v = _heads_layout(e, v, match.batch, match.key, match.head_v)
-    out = OnnxValue(e.op("Attention", [q.name, k.name, v.name], hint, **attrs), q.axes[:2] + (match.seq, match.head_v))
+    out = OnnxValue(
+        e.op("Attention", [q.name, k.name, v.name, *inputs], hint, **attrs), q.axes[:2] + (match.seq, match.head_v)
+    )
     target = match.batch + [match.seq, match.head_v]
     if len(match.batch) < 2:
         extra = 2 - len(match.batch)
         return OnnxValue(e.op("Squeeze", [out.name, e.ints(list(range(extra)))], "s"), tuple(target))
     return e.reshape(out, target, target)
+
+
+def _grouped(
+    e: OnnxEmitter,
+    m: AttentionMatch,
+    q: OnnxValue,
+    k: OnnxValue,
+    v: OnnxValue,
+    inputs: list[str],
+    attrs: dict[str, Any],
+    hint: str,
+) -> OnnxValue:
+    """Grouped-query attention in the 4-D form: q ``[n, kv_heads * group, L, E]`` against k and v
+    ``[n, kv_heads, S, E]`` (Attention pairs query head h with key/value head h // group)."""
+    heads, group = m.batch[-1], m.group
+    n_dim, n_label = e.group(m.batch[:-1])
+    hq_dim, hq_label = e.group([heads, group])
+    q = e.permute(q, m.batch + [group, m.seq, m.head])
+    q4 = e.reshape(q, [n_dim, hq_dim, m.seq, m.head], [n_label, hq_label, m.seq, m.head])
+    k4 = e.reshape(e.permute(k, m.batch + [m.key, m.head]), [n_dim, heads, m.key, m.head])
+    v4 = e.reshape(e.permute(v, m.batch + [m.key, m.head_v]), [n_dim, heads, m.key, m.head_v])
+    y = e.op("Attention", [q4.name, k4.name, v4.name, *inputs], hint, **attrs)
+    target = m.batch + [group, m.seq, m.head_v]
+    return e.reshape(OnnxValue(y, (n_label, hq_label, m.seq, m.head_v), q.dtype), target, target)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from onnx import helper
 
-from ncdl.compiler.onnx.attention import lower_attention
+from ncdl.compiler.onnx.attention import causal_mask, lower_attention
 from ncdl.compiler.onnx.contract import lower_contract
 from ncdl.compiler.onnx.learned import (
     lower_batchnorm,
@@ -51,7 +51,8 @@ def lower_output(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> O
 
 
 # elementwise ----------------------------------------------------------------------
-_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow"}
+_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "minimum": "Min", "maximum": "Max"}
+_COMPARE = {"lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual", "eq": "Equal", "ne": "Equal"}
 _UNARY = {
     "neg": "Neg",
     "relu": "Relu",
@@ -61,6 +62,12 @@ _UNARY = {
     "log": "Log",
     "sqrt": "Sqrt",
     "abs": "Abs",
+    "sin": "Sin",
+    "cos": "Cos",
+    "floor": "Floor",
+    "softplus": "Softplus",
+    "hardswish": "HardSwish",
+    "not": "Not",
 }
 
 
@@ -80,10 +87,105 @@ def lower_binary(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> O
     return OnnxValue(e.op(_BINARY[data["op"]], operands, hint(data)), target, dtype)
 
 
+def _operands(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue], dtype: str) -> tuple[list[str], tuple]:
+    """The inputs of an elementwise node in ``dtype``, aligned to the layout of the one carrying every axis."""
+    full = [x.axes for x in xs if set(x.axes) == set(data["axes"])]
+    target = full[0] if full else tuple(data["axes"])
+    return [e.align(e.cast(x, dtype), target).name for x in xs], target
+
+
+def lower_compare(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``a < b`` and the other comparisons (``!=`` is ``Not(Equal)``), on floats unless both sides are integers."""
+    attrs = data["attrs"]
+    kinds = {x.dtype for x in xs}
+    const = attrs.get("const")
+    if kinds == {"bool"}:
+        dtype = "bool"
+    elif kinds == {"int64"} and (const is None or const == int(const)):
+        dtype = "int64"
+    else:
+        dtype = "float32"
+    operands, target = _operands(e, data, xs, dtype)
+    if len(xs) == 1:
+        c = e.const(attrs["const"], dtype)
+        operands = [c, operands[0]] if attrs["const_left"] else [operands[0], c]
+    out = e.op(_COMPARE[data["op"]], operands, hint(data))
+    if data["op"] == "ne":
+        out = e.op("Not", [out], hint(data))
+    return OnnxValue(out, target, "bool")
+
+
+def lower_logical(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``a and b``, ``a or b`` on booleans aligned by name."""
+    operands, target = _operands(e, data, xs, "bool")
+    return OnnxValue(e.op({"and": "And", "or": "Or"}[data["op"]], operands, hint(data)), target, "bool")
+
+
+def lower_where(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Where(cond, then, otherwise)``, a constant standing for a missing branch."""
+    attrs, dtype = data["attrs"], data["dtype"]
+    cond, *branches = xs
+    full = [x.axes for x in xs if set(x.axes) == set(data["axes"])]
+    target = full[0] if full else tuple(data["axes"])
+    names = [e.align(cond, target).name]
+    for key in ("then", "otherwise"):
+        if attrs[key] is None:
+            names.append(e.align(e.cast(branches.pop(0), dtype), target).name)
+        else:
+            names.append(e.const(attrs[key], dtype))
+    return OnnxValue(e.op("Where", names, hint(data)), target, dtype)
+
+
+def lower_mask(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``x`` where the mask is true, else ``value`` (a ``Where`` on the mask aligned to ``x``)."""
+    x, m = xs
+    keep = e.align(m, x.axes)
+    y = e.op("Where", [keep.name, x.name, e.const(data["attrs"]["value"])], hint(data))
+    return OnnxValue(y, x.axes)
+
+
+def lower_clamp(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Clip`` with the bounds given (an absent bound is an empty input)."""
+    (x,) = xs
+    bounds = [e.const(data["attrs"][k]) if data["attrs"][k] is not None else "" for k in ("min", "max")]
+    while bounds and not bounds[-1]:
+        bounds.pop()
+    return OnnxValue(e.op("Clip", [x.name, *bounds], hint(data)), x.axes)
+
+
+def lower_relu6(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Clip(x, 0, 6)``."""
+    (x,) = xs
+    return OnnxValue(e.op("Clip", [x.name, e.const(0.0), e.const(6.0)], hint(data)), x.axes)
+
+
+def lower_hardsigmoid(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``HardSigmoid`` with torch's slope 1/6 and offset 1/2."""
+    (x,) = xs
+    return OnnxValue(e.op("HardSigmoid", [x.name], hint(data), alpha=1.0 / 6.0, beta=0.5), x.axes)
+
+
+def lower_cast(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Cast`` to the node's dtype (float to int truncates toward zero, as torch does)."""
+    (x,) = xs
+    return e.cast(x, data["dtype"])
+
+
+def lower_positions(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Range(0, n)`` of the axis's run-time size, plus the offset broadcast along a new last dim."""
+    axis = data["attrs"]["axis"]
+    index = e.op("Range", [e.const(0, "int64"), e.scalar(e.axis_size(axis)), e.const(1, "int64")], f"{axis}_index")
+    if not xs:
+        return OnnxValue(index, (axis,), "int64")
+    (offset,) = xs
+    shifted = e.op("Add", [e.op("Unsqueeze", [offset.name, e.ints([-1])], "offset"), index], hint(data))
+    return OnnxValue(shifted, (*offset.axes, axis), "int64")
+
+
 def lower_unary(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """A one-input elementwise function."""
     (x,) = xs
-    return OnnxValue(e.op(_UNARY[data["op"]], [x.name], hint(data)), x.axes, x.dtype)
+    return OnnxValue(e.op(_UNARY[data["op"]], [x.name], hint(data)), x.axes, data["dtype"])
 
 
 def lower_silu(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
@@ -120,23 +222,6 @@ def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) ->
     return xs[0]
 
 
-def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
-    """A bool tensor, true where key index > query index, broadcasting against ``x``."""
-    iq, ik = x.axes.index(query), x.axes.index(key)
-    first = min(iq, ik)
-    rank = x.rank - first
-    memo = ("causal", query, key, iq - first, ik - first, rank)
-    if memo in e.memo:
-        return e.memo[memo]
-    ranges = []
-    for axis, pos in ((query, iq), (key, ik)):
-        r = e.op("Range", [e.const(0, "int64"), e.scalar(e.axis_size(axis)), e.const(1, "int64")], f"{axis}_index")
-        others = [i for i in range(rank) if i != pos - first]
-        ranges.append(e.op("Unsqueeze", [r, e.ints(others)], f"{axis}_index"))
-    e.memo[memo] = e.op("Greater", [ranges[1], ranges[0]], "causal_mask")
-    return e.memo[memo]
-
-
 def lower_causal(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """``-inf`` where the key index exceeds the query index (Where on a Range-built mask)."""
     (x,) = xs
@@ -146,7 +231,7 @@ def lower_causal(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> O
 
 
 # reductions and wiring --------------------------------------------------------------
-_REDUCE = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax"}
+_REDUCE = {"sum": "ReduceSum", "mean": "ReduceMean", "max": "ReduceMax", "min": "ReduceMin"}
 
 
 def lower_reduce(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
@@ -251,6 +336,70 @@ def lower_groupnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
     return e.reshape(y, [*batch, channel, *rest])
 
 
+_INT64_MAX, _INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _slice_of(e: OnnxEmitter, x: OnnxValue, dim: int, start: int | str, stop: int | str, step: int = 1) -> str:
+    """``Slice`` of one dim; bounds are ints (constants) or names of 1-D int64 tensors."""
+    starts = e.ints([start]) if isinstance(start, int) else start
+    ends = e.ints([stop]) if isinstance(stop, int) else stop
+    return e.op("Slice", [x.name, starts, ends, e.ints([dim]), e.ints([step])], "slice")
+
+
+def lower_slice(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Slice`` with Python's bounds (ONNX counts negative bounds from the end as Python does)."""
+    (x,) = xs
+    a = data["attrs"]
+    stop = _INT64_MAX if a["stop"] is None else a["stop"]
+    y = _slice_of(e, x, x.axes.index(a["axis"]), a["start"], stop, a["step"])
+    return OnnxValue(y, tuple(a["into"] if ax == a["axis"] else ax for ax in x.axes), x.dtype)
+
+
+def lower_flip(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Slice`` from the last entry backwards (step -1) on every flipped axis."""
+    (x,) = xs
+    dims = [x.axes.index(a) for a in data["attrs"]["axes"]]
+    n = len(dims)
+    inputs = [x.name, e.ints([-1] * n), e.ints([_INT64_MIN] * n), e.ints(dims), e.ints([-1] * n)]
+    return OnnxValue(e.op("Slice", inputs, hint(data)), x.axes, x.dtype)
+
+
+def lower_roll(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """The last ``shift mod n`` entries, then the rest (two ``Slice`` and a ``Concat``; ``n`` read at run time when free)."""
+    (x,) = xs
+    a = data["attrs"]
+    dim = x.axes.index(a["axis"])
+    n = e.axis_size(a["axis"])
+    fixed = n.as_int()
+    if fixed is not None:
+        cut: int | str = fixed - a["shift"] % fixed
+        if cut == fixed:
+            return x
+    else:
+        size = e.size(n)
+        cut = e.op("Sub", [size, e.op("Mod", [e.ints([a["shift"]]), size], "shift")], "cut")
+    tail = _slice_of(e, x, dim, cut, _INT64_MAX)
+    head = _slice_of(e, x, dim, 0, cut)
+    return OnnxValue(e.op("Concat", [tail, head], hint(data), axis=dim), x.axes, x.dtype)
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+
+
+def lower_pad(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """``Pad`` along one dim (pads for every dim, so it is the same operator at every opset)."""
+    (x,) = xs
+    a = data["attrs"]
+    dim = x.axes.index(a["axis"])
+    pads = [0] * (2 * x.rank)
+    pads[dim], pads[x.rank + dim] = a["before"], a["after"]
+    inputs = [x.name, e.ints(pads)]
+    if a["mode"] == "constant":
+        inputs.append(e.const(a["value"]))
+    y = e.op("Pad", inputs, hint(data), mode=_PAD_MODES[a["mode"]])
+    return OnnxValue(y, tuple(a["into"] if ax == a["axis"] else ax for ax in x.axes), x.dtype)
+
+
 #: THE ONNX lowering table: one rule per op of :data:`ncdl.ir.OPS`.
 RULES: dict[str, Rule] = {
     "input": lower_input,
@@ -266,6 +415,16 @@ RULES: dict[str, Rule] = {
     "contract": lower_contract,
     **{op: lower_binary for op in _BINARY},
     **{op: lower_unary for op in _UNARY},
+    **{op: lower_compare for op in _COMPARE},
+    "and": lower_logical,
+    "or": lower_logical,
+    "where": lower_where,
+    "mask": lower_mask,
+    "clamp": lower_clamp,
+    "relu6": lower_relu6,
+    "hardsigmoid": lower_hardsigmoid,
+    "cast": lower_cast,
+    "positions": lower_positions,
     "gelu": lower_gelu,
     "silu": lower_silu,
     "softmax": lower_softmax,
@@ -279,6 +438,10 @@ RULES: dict[str, Rule] = {
     "merge": lower_merge,
     "concat": lower_concat,
     "select": lower_select,
+    "slice": lower_slice,
+    "flip": lower_flip,
+    "roll": lower_roll,
+    "pad": lower_pad,
     "maxpool": lower_maxpool,
     "avgpool": lower_avgpool,
     "upsample": lower_upsample,
