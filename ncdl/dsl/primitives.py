@@ -281,6 +281,35 @@ def _softmax(op: str) -> Callable[[Box], Value]:
     return rule
 
 
+def _cumsum(b: Box) -> Value:
+    """``cumsum[t](x)``: the running sum along one axis; the layout is unchanged."""
+    (x,) = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    return b.add("cumsum", [x], list(x.axes), attrs={"axis": axis})
+
+
+def _scan(b: Box) -> Value:
+    """``scan[t](a, b)``: h[t] = a[t] * h[t-1] + b[t]; both carry ``t``, one's axes include the other's."""
+    decay, drive = b.args
+    (axis,) = b.flat_axes(at_least=1, exactly=1)
+    for i, v in enumerate((decay, drive)):
+        b.need(v, [axis], i)
+    if set(decay.axes) >= set(drive.axes):
+        wide = decay
+    elif set(drive.axes) > set(decay.axes):
+        wide = drive
+    else:
+        only_a = ", ".join(repr(a) for a in decay.axes if a not in drive.axes)
+        only_b = ", ".join(repr(a) for a in drive.axes if a not in decay.axes)
+        b.fail(
+            "E120",
+            f"scan inputs have axes {fmt_axes(decay.axes)} and {fmt_axes(drive.axes)}",
+            b.call.span,
+            f"{only_a} only on the first, {only_b} only on the second; one input's axes must include the other's",
+        )
+    return b.add("scan", [decay, drive], list(wide.axes), attrs={"axis": axis})
+
+
 def _norm(op: str) -> Callable[[Box], Value]:
     def rule(b: Box) -> Value:
         (x,) = b.args
@@ -715,6 +744,8 @@ PRIMITIVES: dict[str, Prim] = {
     "groupnorm": Prim(_groupnorm, learned=True, options=_from_registry("groupnorm", "groups", "eps", "affine")),
     "dropout": Prim(_dropout, brackets="none", options=_from_registry("dropout", "p")),
     "causal": Prim(_causal),
+    "cumsum": Prim(_cumsum),
+    "scan": Prim(_scan, arity=(2, 2)),
     "sum": Prim(_reduce("sum")),
     "mean": Prim(_reduce("mean")),
     "max": Prim(_reduce("max")),

@@ -75,6 +75,7 @@ GLYPHS: dict[str, str] = {
     "conv": "the paper's trapezoid: a convolution re-indexing spatial axes, with kernel and stride",
     "pool": "pooling or upsampling of spatial axes",
     "dropout": "dropout (identity at inference)",
+    "scan": "a running computation along one axis (cumulative sum, linear recurrence), the axis named",
 }
 
 #: Node attributes that passes add beside ``attrs``: name -> (the pass that adds it, what it means).
@@ -401,6 +402,24 @@ def _entries() -> list[OpDef]:
             "causal",
             {"query": Attr("axis"), "key": Attr("axis")},
             acts_on=_keys("query", "key"),
+        ),
+        OpDef(
+            "cumsum",
+            "cumulative sum along `axis` (torch.cumsum): element t is the sum of elements 0..t",
+            "scan",
+            "cumsum",
+            {"axis": Attr("axis")},
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "scan",
+            "linear recurrence along `axis`, elementwise over the other axes: h[t] = a[t] * h[t-1] + b[t], "
+            "h[-1] = 0; inputs (a, b), output h",
+            "scan",
+            "scan",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
         ),
     ]
     ops += [

@@ -155,6 +155,7 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
     "conv": Drawing(_conv_detail),
     "pool": Drawing(_pool_detail),
     "dropout": Drawing(lambda n, a, c: f"p={_const(a['p'])}"),
+    "scan": Drawing(lambda n, a, c: axis(a["axis"], c), shape="box"),
 }
 
 

@@ -150,6 +150,20 @@ def _causal(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     return lw.finish(y, axes, data)
 
 
+def _cumsum(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    y = lw.call(torch.cumsum, x, axes.index(data["attrs"]["axis"]), name=data["name"])
+    return lw.finish(y, axes, data)
+
+
+def _scan(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """:func:`runtime.linear_scan` on the two inputs aligned to the output's layout."""
+    out, name = data["axes"], data["name"]
+    a, b = (lw.align(v, out, f"{name}_in") for v in ins)
+    y = lw.call(runtime.linear_scan, a, b, out.index(data["attrs"]["axis"]), name=name)
+    return lw.finish(y, out, data)
+
+
 def _dropout(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     ((x, axes),) = ins
     y = lw.call(F.dropout, x, data["attrs"]["p"], training=lw.attr("training"), name=data["name"])
@@ -210,6 +224,8 @@ RULES: dict[str, Rule] = {
     "logsoftmax": _softmax(F.log_softmax),
     "dropout": _dropout,
     "causal": _causal,
+    "cumsum": _cumsum,
+    "scan": _scan,
     "sum": _reduce(torch.sum),
     "mean": _reduce(torch.mean),
     "max": _reduce(torch.amax),

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 import numpy as np
+import onnx
 from onnx import helper
 
 from ncdl.compiler.onnx.attention import lower_attention
@@ -113,6 +114,44 @@ def lower_softmax(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> 
     (x,) = xs
     op_type = "Softmax" if data["op"] == "softmax" else "LogSoftmax"
     return OnnxValue(e.op(op_type, [x.name], hint(data), axis=x.axes.index(data["attrs"]["axis"])), x.axes)
+
+
+def lower_cumsum(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """CumSum along the named axis."""
+    (x,) = xs
+    axis = e.const(x.axes.index(data["attrs"]["axis"]), "int64")
+    return OnnxValue(e.op("CumSum", [x.name, axis], hint(data)), x.axes, x.dtype)
+
+
+def _scan_step_body() -> onnx.GraphProto:
+    """The body of the recurrence's Scan: state ``h``, scanned ``a_t`` and ``b_t``; ``h' = a_t * h + b_t``, twice."""
+    f = onnx.TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Mul", ["a_t", "h"], ["a_h"], name="step/Mul"),
+        helper.make_node("Add", ["a_h", "b_t"], ["h_next"], name="step/Add"),
+        helper.make_node("Identity", ["h_next"], ["h_t"], name="step/Identity"),
+    ]
+    inputs = [helper.make_tensor_value_info(n, f, None) for n in ("h", "a_t", "b_t")]
+    outputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_next", "h_t")]
+    return helper.make_graph(nodes, "scan_step", inputs, outputs)
+
+
+def lower_scan(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """The linear recurrence as one ONNX ``Scan`` along the axis moved first: memory linear in its length.
+
+    Both inputs are expanded to the output's shape; the state starts at zeros of one step's shape.
+    """
+    axis = data["attrs"]["axis"]
+    order = [axis, *(a for a in data["axes"] if a != axis)]
+    a, b = (e.align(x, order) for x in xs)
+    wide = a if set(xs[0].axes) == set(order) else b
+    full = e.op("Shape", [wide.name], "scan_shape")
+    a_full, b_full = (x.name if x is wide else e.op("Expand", [x.name, full], "scan_in") for x in (a, b))
+    step_shape = e.op("Slice", [full, e.ints([1]), e.ints([len(order)])], "step_shape")
+    zero = helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0])
+    h0 = e.op("ConstantOfShape", [step_shape], "h0", value=zero)
+    _, h = e.ops("Scan", [h0, a_full, b_full], ["scan_last", hint(data)], body=_scan_step_body(), num_scan_inputs=2)
+    return OnnxValue(h, tuple(order), "float32")
 
 
 def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
@@ -272,6 +311,8 @@ RULES: dict[str, Rule] = {
     "logsoftmax": lower_softmax,
     "dropout": lower_identity,
     "causal": lower_causal,
+    "cumsum": lower_cumsum,
+    "scan": lower_scan,
     **{op: lower_reduce for op in _REDUCE},
     "rename": lower_rename,
     "transpose": lower_transpose,
