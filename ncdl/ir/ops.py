@@ -76,6 +76,7 @@ GLYPHS: dict[str, str] = {
     "pool": "pooling or upsampling of spatial axes",
     "dropout": "dropout (identity at inference)",
     "scan": "a running computation along one axis (cumulative sum, linear recurrence), the axis named",
+    "route": "routing by integer indices (top-k, gather, scatter, expert dispatch): the indexed axis named",
 }
 
 #: Node attributes that passes add beside ``attrs``: name -> (the pass that adds it, what it means).
@@ -402,6 +403,45 @@ def _entries() -> list[OpDef]:
             "causal",
             {"query": Attr("axis"), "key": Attr("axis")},
             acts_on=_keys("query", "key"),
+        ),
+        OpDef(
+            "argtopk",
+            "indices of the `k` largest entries along `axis`, largest first (torch.topk(...).indices): an "
+            "integer tensor `of` `axis` whose new axis `into` (size k) replaces `axis`",
+            "route",
+            "top-k",
+            {"axis": Attr("axis"), "into": Attr("axis"), "k": Attr("int")},
+            acts_on=_keys("axis", "into"),
+        ),
+        OpDef(
+            "gather",
+            "x's entries along `axis` picked by an integer tensor `of` `axis` (torch.gather / index_select): axes "
+            "both carry are matched, axes only on the indices replace `axis`",
+            "route",
+            "gather",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "scatter",
+            "v's entries along `axis` placed at an integer tensor's positions along `into` (zeros elsewhere, "
+            "repeated positions summed: torch.scatter_add on zeros)",
+            "route",
+            "scatter",
+            {"axis": Attr("axis"), "into": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis", "into"),
+        ),
+        OpDef(
+            "moe",
+            "mixture of experts: sum over `axis` of gates * values, where the values come from an expert circuit "
+            "whose weights carry `axis`; torch runs each expert only on the rows whose gate is non-zero",
+            "route",
+            "MoE",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
         ),
         OpDef(
             "cumsum",

@@ -126,3 +126,38 @@ def _scan_first(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     h_even = torch.cat([b[:1], later])
     pairs = torch.stack([h_even[:m], h_odd], dim=1).flatten(0, 1)
     return torch.cat([pairs, h_even[m:]]) if n % 2 else pairs
+
+
+def topk_indices(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """The indices of the ``k`` largest entries along ``dim``, largest first."""
+    return torch.topk(x, k, dim=dim).indices
+
+
+def gather_last(x: torch.Tensor, idx: torch.Tensor, shared: int) -> torch.Tensor:
+    """``x`` laid out ``[shared..., rest..., axis]`` picked along its last dim by ``idx`` ``[shared..., picked...]``.
+
+    Returns ``[shared..., rest..., picked...]``: each picked position takes ``x``'s entry at its index, for
+    every ``rest`` position (``torch.gather`` with the indices broadcast over ``rest``).
+    """
+    picked = idx.shape[shared:]
+    rest = x.shape[shared:-1]
+    flat = idx.reshape(*idx.shape[:shared], *([1] * len(rest)), -1)
+    flat = flat.expand(*x.shape[:-1], flat.shape[-1])
+    return torch.gather(x, -1, flat).reshape(*x.shape[:-1], *picked)
+
+
+def scatter_last(v: torch.Tensor, idx: torch.Tensor, size: int) -> torch.Tensor:
+    """Zeros ``[..., size]`` with ``v [..., n]`` added at the positions ``idx [..., n]`` holds along the last dim."""
+    return v.new_zeros(*v.shape[:-1], size).scatter_add(-1, idx, v)
+
+
+def routed_rows(gates: torch.Tensor, expert: int) -> torch.Tensor:
+    """The rows of ``gates [rows, experts]`` whose gate for ``expert`` is non-zero."""
+    return gates[:, expert].nonzero().squeeze(1)
+
+
+def add_rows(total: torch.Tensor | None, rows: torch.Tensor, values: torch.Tensor, count: int) -> torch.Tensor:
+    """``total`` (zeros ``[count, ...]`` when None) with ``values`` added at ``rows``."""
+    if total is None:
+        total = values.new_zeros(count, *values.shape[1:])
+    return total.index_add(0, rows, values)

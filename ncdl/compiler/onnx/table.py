@@ -154,6 +154,68 @@ def lower_scan(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> Onn
     return OnnxValue(h, tuple(order), "float32")
 
 
+def lower_argtopk(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """TopK's indices (largest first, sorted)."""
+    (x,) = xs
+    a = data["attrs"]
+    _, idx = e.ops(
+        "TopK", [x.name, e.ints([a["k"]])], ["topv", hint(data)], axis=x.axes.index(a["axis"]), largest=1, sorted=1
+    )
+    return OnnxValue(idx, tuple(a["into"] if ax == a["axis"] else ax for ax in x.axes), "int64")
+
+
+def _dims(e: OnnxEmitter, shape: str, start: int, stop: int) -> str:
+    """``shape[start:stop]`` of a shape vector."""
+    return e.op("Slice", [shape, e.ints([start]), e.ints([stop])], "dims")
+
+
+def lower_gather(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """GatherElements along the last dim of ``x`` as ``[shared, rest, axis]``, the indices flattened to
+    ``[shared, picked]`` and expanded over ``rest``; the picked dims restored after."""
+    x, idx = xs
+    axis = data["attrs"]["axis"]
+    shared = [a for a in idx.axes if a in x.axes]
+    rest = [a for a in x.axes if a not in shared and a != axis]
+    picked = [a for a in idx.axes if a not in shared]
+    x = e.permute(x, [*shared, *rest, axis])
+    idx = e.permute(idx, [*shared, *picked])
+    n, big = len(shared), 2**62
+    x_shape, idx_shape = e.op("Shape", [x.name], "x_shape"), e.op("Shape", [idx.name], "idx_shape")
+    flat_shape = e.op("Concat", [_dims(e, idx_shape, 0, n), e.ints([1] * len(rest) + [-1])], "flat_shape", axis=0)
+    flat = e.op("Reshape", [idx.name, flat_shape], "flat_idx")
+    wide = e.op(
+        "Concat", [_dims(e, x_shape, 0, n + len(rest)), _dims(e, e.op("Shape", [flat], "fs"), -1, big)], "wide", axis=0
+    )
+    y = e.op("GatherElements", [x.name, e.op("Expand", [flat, wide], "idx_wide")], "gathered", axis=n + len(rest))
+    out_shape = e.op("Concat", [_dims(e, x_shape, 0, n + len(rest)), _dims(e, idx_shape, n, big)], "out_shape", axis=0)
+    y = e.op("Reshape", [y, out_shape], hint(data))
+    return OnnxValue(y, (*shared, *rest, *picked), x.dtype)
+
+
+def lower_scatter(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """ScatterElements with ``add`` into zeros, along the last dim."""
+    v, idx = xs
+    a = data["attrs"]
+    order = [*(ax for ax in v.axes if ax != a["axis"]), a["axis"]]
+    v, idx = e.permute(v, order), e.permute(idx, order)
+    size = e.axes[a["into"]].fixed
+    shape = e.op("Concat", [_dims(e, e.op("Shape", [v.name], "v_shape"), 0, len(order) - 1), e.ints([size])], axis=0)
+    zero = helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0])
+    zeros = e.op("ConstantOfShape", [shape], "zeros", value=zero)
+    y = e.op("ScatterElements", [zeros, idx.name, v.name], hint(data), axis=len(order) - 1, reduction="add")
+    return OnnxValue(y, (*order[:-1], a["into"]), "float32")
+
+
+def lower_moe(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """Dense in ONNX: ``ReduceSum(gates * values)`` over the expert axis. The gates are zero off the routed
+    experts, so this equals the routed sum exactly (every expert computes on every row)."""
+    gates, values = xs
+    axis = data["attrs"]["axis"]
+    weighted = e.op("Mul", [e.align(gates, values.axes).name, values.name], "weighted")
+    y = e.reduce("ReduceSum", weighted, [values.axes.index(axis)], False, hint(data))
+    return OnnxValue(y, tuple(a for a in values.axes if a != axis), "float32")
+
+
 def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """Dropout at inference: the input itself."""
     return xs[0]
@@ -312,6 +374,10 @@ RULES: dict[str, Rule] = {
     "dropout": lower_identity,
     "causal": lower_causal,
     "cumsum": lower_cumsum,
+    "argtopk": lower_argtopk,
+    "gather": lower_gather,
+    "scatter": lower_scatter,
+    "moe": lower_moe,
     "scan": lower_scan,
     **{op: lower_reduce for op in _REDUCE},
     "rename": lower_rename,
