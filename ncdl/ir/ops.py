@@ -82,12 +82,14 @@ GLYPHS: dict[str, str] = {
 #: Node attributes that passes add beside ``attrs``: name -> (the pass that adds it, what it means).
 MARKS: dict[str, tuple[str, str]] = {
     "fused": (
-        "passes.attention.fuse_attention",
+        "passes.attention.fuse_attention, passes.route_experts.route_experts",
         "on the final contract of a scaled dot-product attention chain: the chain's description "
-        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal); backends emit one fused attention",
+        "(q, k, v node ids, batch/query/key/head/value axes, scale, causal); backends emit one fused attention. "
+        "On a moe box whose experts are token-wise: gates, values, the experts' region, token and expert axes",
     ),
     "fused_into": (
-        "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears",
+        "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears, "
+        "passes.route_experts.route_experts",
         "on a node computed by another one (the id of the node that computes it); backends skip it",
     ),
     "siblings": (

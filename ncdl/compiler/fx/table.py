@@ -26,6 +26,7 @@ from ncdl.compiler.fx import learned, runtime, spatial
 from ncdl.compiler.fx.attention import attention
 from ncdl.compiler.fx.contract import contract
 from ncdl.compiler.fx.lower import FxEmitter, FxValue, Rule
+from ncdl.compiler.fx.routing import routed_moe
 
 
 # signature and wiring ---------------------------------------------------------
@@ -284,4 +285,4 @@ RULES: dict[str, Rule] = {
 }
 
 #: The lowering of each fused chain, by the ``kind`` of its ``fused`` mark (see :mod:`ncdl.compiler.pipeline`).
-FUSED: dict[str, Rule] = {"attention": attention}
+FUSED: dict[str, Rule] = {"attention": attention, "moe": routed_moe(RULES)}
