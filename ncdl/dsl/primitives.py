@@ -348,6 +348,23 @@ def _argtopk(b: Box) -> Value:
     return b.add("argtopk", [x], out, attrs={"axis": axis, "into": into, "k": k}, dtype="int64", of=axis)
 
 
+def _topk(b: Box) -> tuple[Value, Value]:
+    """``values, indices = topk[expert -> choice](x, k=2)``: argtopk's indices and the values gathered at them."""
+    indices = _argtopk(b)
+    (x,) = b.args
+    name = b.call.label or (b.assign if b.assign and not b.call.from_chain else "topk")
+    values = b.el.add(
+        "gather",
+        [x, indices],
+        list(indices.axes),
+        b.env,
+        b.call.span,
+        name=f"{name}_values",
+        attrs={"axis": indices.of},
+    )
+    return values, indices
+
+
 def _gather(b: Box) -> Value:
     """``gather[expert](x, idx)``: x's entries along ``expert`` at the positions ``idx`` holds."""
     x, idx = b.args
@@ -834,6 +851,7 @@ PRIMITIVES: dict[str, Prim] = {
     "causal": Prim(_causal),
     "cumsum": Prim(_cumsum),
     "argtopk": Prim(_argtopk, options=_from_registry("argtopk", "k")),
+    "topk": Prim(_topk, options=_from_registry("argtopk", "k")),
     "gather": Prim(_gather, arity=(2, 2), takes_int=True),
     "scatter": Prim(_scatter, arity=(2, 2), takes_int=True),
     "moe": Prim(_moe, arity=(2, 2)),

@@ -59,6 +59,25 @@ def test_argtopk_gather_scatter_keep_the_k_largest_in_place() -> None:
     np.testing.assert_allclose(got, want.numpy())
 
 
+def test_topk_gives_values_and_indices_like_torch_topk() -> None:
+    source = """
+axis batch, expert = 6, choice = 2
+model M(x: [batch, expert]) -> (v: [batch, choice], i: int[batch, choice] of expert) {
+    v, i = topk[expert -> choice](x, k=2)
+    return v, i
+}
+"""
+    program = ncdl.loads(source)
+    x = _distinct(4, 6, seed=3)
+    want = torch.topk(x, 2, dim=-1)
+    values, indices = program.to_torch()(x)
+    torch.testing.assert_close(values, want.values)
+    assert torch.equal(indices, want.indices)
+    got_values, got_indices = session(program.to_onnx()).run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(got_values, want.values.numpy())
+    np.testing.assert_array_equal(got_indices, want.indices.numpy())
+
+
 def test_argtopk_is_an_integer_wire_of_its_axis() -> None:
     program = ncdl.loads(ROUTER)
     node = next(d for _, d in program.graph().nodes(data=True) if d["op"] == "argtopk")
