@@ -310,7 +310,7 @@ def _scan(b: Box) -> Value:
     return b.add("scan", [decay, drive], list(wide.axes), attrs={"axis": axis})
 
 
-def _one_map(b: Box) -> tuple[ast.SExpr, ast.SExpr]:
+def _axis_to_axis(b: Box) -> tuple[ast.SExpr, ast.SExpr]:
     """The one ``a -> b`` map of single axes in the brackets (``argtopk[expert -> choice]``)."""
     maps = b.maps()
     if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) != 1:
@@ -334,7 +334,7 @@ def _indices(b: Box, idx: Value, index: int, of: str) -> None:
 def _argtopk(b: Box) -> Value:
     """``argtopk[expert -> choice](x, k=2)``: the indices of the k largest, an integer tensor of ``expert``."""
     (x,) = b.args
-    lhs, rhs = _one_map(b)
+    lhs, rhs = _axis_to_axis(b)
     axis = b.resolve(lhs)
     b.need(x, [axis], 0)
     if x.dtype != "float32":
@@ -381,7 +381,7 @@ def _gather(b: Box) -> Value:
 def _scatter(b: Box) -> Value:
     """``scatter[choice -> expert](v, idx)``: v's entries placed at the positions ``idx`` holds along ``expert``."""
     v, idx = b.args
-    lhs, rhs = _one_map(b)
+    lhs, rhs = _axis_to_axis(b)
     axis = b.resolve(lhs)
     b.need(v, [axis], 0)
     into = b.resolve(rhs)
