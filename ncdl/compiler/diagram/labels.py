@@ -156,7 +156,9 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
     "pool": Drawing(_pool_detail),
     "dropout": Drawing(lambda n, a, c: f"p={_const(a['p'])}"),
     "scan": Drawing(lambda n, a, c: axis(a["axis"], c), shape="box"),
-    "route": Drawing(lambda n, a, c: axis(a["axis"], c), shape="box"),
+    "route": Drawing(
+        lambda n, a, c: axis(a["axis"], c) + (f" → {axis(a['into'], c)}" if "into" in a else ""), shape="box"
+    ),
 }
 
 
