@@ -192,3 +192,23 @@ def test_moe_gates_may_not_carry_axes_the_values_lack() -> None:
         "   |                                                      ^\n"
         "  help: the gates are [tokens..., expert]; the values [tokens..., expert, features...]"
     )
+
+
+def test_moe_whose_experts_mix_tokens_stays_dense() -> None:
+    source = """
+axis tok, model = 5, expert = 3, choice = 1, out = 5
+model M(x: [tok, model]) -> [tok, out] {
+    logits = linear[model -> expert](x, bias=false) as gate
+    w, top = topk[expert -> choice](logits, k=1)
+    mixed = softmax[tok](contract[model](x, param[expert, out, model]() as w))
+    return moe[expert](scatter[choice -> expert](w, top), mixed)
+}
+"""
+    gm = ncdl.loads(source).to_torch()
+    assert "routed_rows" not in gm.code
+    x = _distinct(6, 5, seed=4)
+    sd = gm.state_dict()
+    logits = x @ sd["gate.weight"].T
+    gates = torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), logits.amax(-1, keepdim=True))
+    mixed = torch.softmax(torch.einsum("tm,enm->ten", x, sd["w"]), dim=0)
+    torch.testing.assert_close(gm(x), (gates[:, :, None] * mixed).sum(1), rtol=1e-5, atol=1e-5)
