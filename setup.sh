@@ -19,7 +19,7 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,bench,examples,lsp,weights]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,bench,examples,lsp,weights,refs]"
 
 # The preview page's test drives a headless Chromium (Debian's package).
 # Only for the tests: ncdl itself never needs a browser.

@@ -15,6 +15,11 @@ is its registry entry's ``flops`` (:mod:`ncdl.ir.ops`); they are:
 * every other box (elementwise, softmax, norms, pooling, embedding lookups,
   wiring) counts 0.
 
+A routed mixture of experts — a ``moe`` whose gates are a ``scatter`` of k
+choices over E experts and whose experts the torch backend runs on their
+routed rows only (:mod:`ncdl.compiler.passes.route_experts`) — counts its
+experts' boxes at k/E of their dense cost: each row reaches exactly k experts.
+
 An attention chain that the torch backend fuses into one
 ``scaled_dot_product_attention`` counts as its two contractions, as torch's
 SDPA formula does; torch's counter has that formula only for its GPU kernels,
@@ -44,6 +49,7 @@ from typing import Any
 
 import networkx as nx
 
+from ncdl.compiler.passes.route_experts import match_moe
 from ncdl.ir import OPS, topological
 from ncdl.ir.ops import Cost
 from ncdl.ir.sizes import Floor, Size
@@ -90,9 +96,13 @@ def stats(g: nx.MultiDiGraph, axis_sizes: dict[str, int]) -> Stats:
     boxes: list[dict[str, Any]] = []
     groups: dict[str, dict[str, Any]] = {}
     total_flops, total_bytes, total_params, total_buffers = Size.const(0), Size.const(0), 0, 0
+    shares = _routed_shares(g)
     for node in topological(g):
         data = g.nodes[node]
         flops = _flops(g, node, size)
+        if node in shares:
+            k, experts = shares[node]
+            flops = (flops * k).exact_div(experts)
         act = _activation_bytes(data, size)
         params = sum(_count(p["shape"]) for p in data["params"] if not p.get("tied_to"))
         buffers = sum(_count(b["shape"]) for b in data["buffers"])
@@ -189,6 +199,23 @@ def format_stats(result: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------
 # counting
+
+
+def _routed_shares(g: nx.MultiDiGraph) -> dict[str, tuple[int, int]]:
+    """(k, E) for every node of a routed mixture of experts' region whose gates scatter k choices over E experts."""
+    out: dict[str, tuple[int, int]] = {}
+    axes = g.graph["axes"]
+    for node in g.nodes:
+        if g.nodes[node]["op"] != "moe":
+            continue
+        mark = match_moe(g, node)
+        gates = g.nodes[mark["gates"]] if mark else None
+        if mark is None or gates["op"] != "scatter":
+            continue
+        k, experts = axes[gates["attrs"]["axis"]].fixed, axes[mark["expert"]].fixed
+        if k is not None and experts is not None:
+            out.update(dict.fromkeys(mark["region"], (k, experts)))
+    return out
 
 
 def _flops(g: nx.MultiDiGraph, node: str, size: Any) -> Size:

@@ -632,9 +632,20 @@ class Elaborator:
         if list(result.axes) != declared:
             perm = [list(result.axes).index(a) for a in declared]
             result = self.add(
-                "transpose", [result], declared, env, span, name="out", attrs={"perm": perm}, dtype=result.dtype
+                "transpose",
+                [result],
+                declared,
+                env,
+                span,
+                name="out",
+                attrs={"perm": perm},
+                dtype=result.dtype,
+                of=result.of,
             )
-        out = self.add("output", [result], declared, env, span, name=name, attrs={"name": name}, dtype=result.dtype)
+        # an integer result stays an integer output (its graph output is typed int64)
+        out = self.add(
+            "output", [result], declared, env, span, name=name, attrs={"name": name}, dtype=result.dtype, of=result.of
+        )
         self.g.graph["outputs"].append(out.node)
 
     def _check_bindings(self) -> None:

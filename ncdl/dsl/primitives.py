@@ -289,6 +289,140 @@ def _softmax(op: str) -> Callable[[Box], Value]:
     return rule
 
 
+def _cumsum(b: Box) -> Value:
+    """``cumsum[t](x)``: the running sum along one axis; the layout is unchanged."""
+    (x,) = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    return b.add("cumsum", [x], list(x.axes), attrs={"axis": axis})
+
+
+def _scan(b: Box) -> Value:
+    """``scan[t](a, b)``: h[t] = a[t] * h[t-1] + b[t]; both carry ``t``, one's axes include the other's."""
+    decay, drive = b.args
+    (axis,) = b.flat_axes(at_least=1, exactly=1)
+    for i, v in enumerate((decay, drive)):
+        b.need(v, [axis], i)
+    if set(decay.axes) >= set(drive.axes):
+        wide = decay
+    elif set(drive.axes) > set(decay.axes):
+        wide = drive
+    else:
+        only_a = ", ".join(repr(a) for a in decay.axes if a not in drive.axes)
+        only_b = ", ".join(repr(a) for a in drive.axes if a not in decay.axes)
+        b.fail(
+            "E120",
+            f"scan inputs have axes {fmt_axes(decay.axes)} and {fmt_axes(drive.axes)}",
+            b.call.span,
+            f"{only_a} only on the first, {only_b} only on the second; one input's axes must include the other's",
+        )
+    return b.add("scan", [decay, drive], list(wide.axes), attrs={"axis": axis})
+
+
+def _axis_to_axis(b: Box) -> tuple[ast.SExpr, ast.SExpr]:
+    """The one ``a -> b`` map of single axes in the brackets (``argtopk[expert -> choice]``)."""
+    maps = b.maps()
+    if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) != 1:
+        b.fail("E137", f"'{b.name}' takes one map of single axes: {b.name}[a -> b]", b.call.brackets_span)
+    return maps[0].lhs[0], maps[0].rhs[0]
+
+
+def _indices(b: Box, idx: Value, index: int, of: str) -> None:
+    """``idx`` must be an integer tensor whose entries index ``of``."""
+    if idx.dtype != "int64":
+        b.fail("E146", f"'{b.name}' needs integer indices here (`int[...] of {of}`)", b.call.args[index].span)
+    if idx.of != of:
+        b.fail(
+            "E124",
+            f"{b.name} needs integers that index '{of}', but these index '{idx.of}'",
+            b.call.args[index].span,
+            f"the indices must come from a box over '{of}' (argtopk[{of} -> ...]) or an input `of {of}`",
+        )
+
+
+def _argtopk(b: Box) -> Value:
+    """``argtopk[expert -> choice](x, k=2)``: the indices of the k largest, an integer tensor of ``expert``."""
+    (x,) = b.args
+    lhs, rhs = _axis_to_axis(b)
+    axis = b.resolve(lhs)
+    b.need(x, [axis], 0)
+    if x.dtype != "float32":
+        b.fail("E146", "'argtopk' needs a float tensor", b.call.args[0].span)
+    k, size = b.opts.get("k"), b.el.axes[axis].fixed
+    if k < 1 or (size is not None and k > size):
+        b.fail("E185", f"k={k} is not between 1 and the size of '{axis}' ({size})", b.opts.span("k"))
+    into = b.new_axis(rhs, Size.const(k), "argtopk")
+    b.not_on(x, [into], [axis])
+    out = [into if a == axis else a for a in x.axes]
+    return b.add("argtopk", [x], out, attrs={"axis": axis, "into": into, "k": k}, dtype="int64", of=axis)
+
+
+def _topk(b: Box) -> tuple[Value, Value]:
+    """``values, indices = topk[expert -> choice](x, k=2)``: argtopk's indices and the values gathered at them."""
+    indices = _argtopk(b)
+    (x,) = b.args
+    name = b.call.label or (b.assign if b.assign and not b.call.from_chain else "topk")
+    values = b.el.add(
+        "gather",
+        [x, indices],
+        list(indices.axes),
+        b.env,
+        b.call.span,
+        name=f"{name}_values",
+        attrs={"axis": indices.of},
+    )
+    return values, indices
+
+
+def _gather(b: Box) -> Value:
+    """``gather[expert](x, idx)``: x's entries along ``expert`` at the positions ``idx`` holds."""
+    x, idx = b.args
+    (axis,) = b.flat_axes(x, exactly=1)
+    _indices(b, idx, 1, axis)
+    if axis in idx.axes:
+        b.fail("E186", f"the indices carry '{axis}', the axis they index", b.call.args[1].span, "rename it first")
+    at = x.axes.index(axis)
+    picked = [a for a in idx.axes if a not in x.axes]
+    out = [*x.axes[:at], *picked, *x.axes[at + 1 :]]
+    return b.add("gather", [x, idx], out, attrs={"axis": axis}, dtype=x.dtype, of=x.of)
+
+
+def _scatter(b: Box) -> Value:
+    """``scatter[choice -> expert](v, idx)``: v's entries placed at the positions ``idx`` holds along ``expert``."""
+    v, idx = b.args
+    lhs, rhs = _axis_to_axis(b)
+    axis = b.resolve(lhs)
+    b.need(v, [axis], 0)
+    into = b.resolve(rhs)
+    _indices(b, idx, 1, into)
+    if set(idx.axes) != set(v.axes):
+        b.fail(
+            "E186",
+            f"scatter's values {fmt_axes(v.axes)} and indices {fmt_axes(idx.axes)} need the same axes",
+            b.call.span,
+        )
+    b.fixed(into)
+    b.not_on(v, [into], [axis])
+    out = [into if a == axis else a for a in v.axes]
+    return b.add("scatter", [v, idx], out, attrs={"axis": axis, "into": into})
+
+
+def _moe(b: Box) -> Value:
+    """``moe[expert](gates, values)``: sum over ``expert`` of gates * values, each expert run on its rows only."""
+    gates, values = b.args
+    (axis,) = b.flat_axes(at_least=1, exactly=1)
+    for i, v in enumerate((gates, values)):
+        b.need(v, [axis], i)
+    if not set(gates.axes) <= set(values.axes):
+        extra = ", ".join(repr(a) for a in gates.axes if a not in values.axes)
+        b.fail(
+            "E187",
+            f"the gates {fmt_axes(gates.axes)} carry {extra}, which the experts' values {fmt_axes(values.axes)} lack",
+            b.call.args[0].span,
+            "the gates are [tokens..., expert]; the values [tokens..., expert, features...]",
+        )
+    return b.add("moe", [gates, values], [a for a in values.axes if a != axis], attrs={"axis": axis})
+
+
 def _norm(op: str) -> Callable[[Box], Value]:
     def rule(b: Box) -> Value:
         (x,) = b.args
@@ -923,6 +1057,13 @@ PRIMITIVES: dict[str, Prim] = {
     "groupnorm": Prim(_groupnorm, learned=True, options=_from_registry("groupnorm", "groups", "eps", "affine")),
     "dropout": Prim(_dropout, brackets="none", options=_from_registry("dropout", "p")),
     "causal": Prim(_causal),
+    "cumsum": Prim(_cumsum),
+    "argtopk": Prim(_argtopk, options=_from_registry("argtopk", "k")),
+    "topk": Prim(_topk, options=_from_registry("argtopk", "k")),
+    "gather": Prim(_gather, arity=(2, 2), takes_int=True),
+    "scatter": Prim(_scatter, arity=(2, 2), takes_int=True),
+    "moe": Prim(_moe, arity=(2, 2)),
+    "scan": Prim(_scan, arity=(2, 2)),
     "sum": Prim(_reduce("sum")),
     "mean": Prim(_reduce("mean")),
     "max": Prim(_min_max, arity=(1, 2), brackets="optional", numbers=True),

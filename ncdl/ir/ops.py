@@ -76,18 +76,22 @@ GLYPHS: dict[str, str] = {
     "conv": "the paper's trapezoid: a convolution re-indexing spatial axes, with kernel and stride",
     "pool": "pooling or upsampling of spatial axes",
     "dropout": "dropout (identity at inference)",
+    "scan": "a running computation along one axis (cumulative sum, linear recurrence), the axis named",
+    "route": "routing by integer indices (top-k, gather, scatter, expert dispatch): the indexed axis named",
 }
 
 #: Node attributes that passes add beside ``attrs``: name -> (the pass that adds it, what it means).
 MARKS: dict[str, tuple[str, str]] = {
     "fused": (
-        "passes.attention.fuse_attention",
+        "passes.attention.fuse_attention, passes.route_experts.route_experts",
         "on the final contract of a scaled dot-product attention chain: the chain's description "
         "(q, k, v node ids, batch/query/key/head/value axes, scale, causal, and the mask and bias node ids or None); "
-        "backends emit one fused attention",
+        "backends emit one fused attention. "
+        "On a moe box whose experts are token-wise: gates, values, the experts' region, token and expert axes",
     ),
     "fused_into": (
-        "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears",
+        "passes.attention.fuse_attention, passes.linear_siblings.fuse_sibling_linears, "
+        "passes.route_experts.route_experts",
         "on a node computed by another one (the id of the node that computes it); backends skip it",
     ),
     "siblings": (
@@ -504,6 +508,63 @@ def _entries() -> list[OpDef]:
             "causal",
             {"query": Attr("axis"), "key": Attr("axis")},
             acts_on=_keys("query", "key"),
+        ),
+        OpDef(
+            "argtopk",
+            "indices of the `k` largest entries along `axis`, largest first (torch.topk(...).indices): an "
+            "integer tensor `of` `axis` whose new axis `into` (size k) replaces `axis`",
+            "route",
+            "top-k",
+            {"axis": Attr("axis"), "into": Attr("axis"), "k": Attr("int")},
+            acts_on=_keys("axis", "into"),
+        ),
+        OpDef(
+            "gather",
+            "x's entries along `axis` picked by an integer tensor `of` `axis` (torch.gather / index_select): axes "
+            "both carry are matched, axes only on the indices replace `axis`",
+            "route",
+            "gather",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "scatter",
+            "v's entries along `axis` placed at an integer tensor's positions along `into` (zeros elsewhere, "
+            "repeated positions summed: torch.scatter_add on zeros)",
+            "route",
+            "scatter",
+            {"axis": Attr("axis"), "into": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis", "into"),
+        ),
+        OpDef(
+            "moe",
+            "mixture of experts: sum over `axis` of gates * values, where the values come from an expert circuit "
+            "whose weights carry `axis`; torch runs each expert only on the rows whose gate is non-zero",
+            "route",
+            "MoE",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "cumsum",
+            "cumulative sum along `axis` (torch.cumsum): element t is the sum of elements 0..t",
+            "scan",
+            "cumsum",
+            {"axis": Attr("axis")},
+            acts_on=_keys("axis"),
+        ),
+        OpDef(
+            "scan",
+            "linear recurrence along `axis`, elementwise over the other axes: h[t] = a[t] * h[t-1] + b[t], "
+            "h[-1] = 0; inputs (a, b), output h",
+            "scan",
+            "scan",
+            {"axis": Attr("axis")},
+            arity=(2, 2),
+            acts_on=_keys("axis"),
         ),
     ]
     ops += [

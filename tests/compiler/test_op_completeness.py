@@ -75,7 +75,8 @@ def test_op_is_complete(name: str) -> None:
 def test_lowering_tables_hold_only_registry_ops() -> None:
     assert set(fx_table.RULES) == set(OPS)
     assert set(onnx_table.RULES) == set(OPS)
-    assert set(fx_table.FUSED) == set(onnx_table.FUSED)
+    # every chain ONNX fuses torch fuses too; a routed moe is torch-only (ONNX runs no route_experts pass)
+    assert set(fx_table.FUSED) == set(onnx_table.FUSED) | {"moe"}
 
 
 # the check notices a missing piece ---------------------------------------------------------------

@@ -81,7 +81,8 @@ def test_the_test_suite_verifies_after_every_pass_of_a_backend(monkeypatch: pyte
     assert pipeline.VERIFY_EACH  # set by tests/conftest.py
     monkeypatch.setattr(fx_backend, "FX_PASSES", (*FX_PASSES, BREAK_EPS))
     with pytest.raises(
-        IRError, match=r"^after passes fuse_attention, fuse_sibling_linears, mark_inplace_relu, break_eps: "
+        IRError,
+        match=r"^after passes fuse_attention, fuse_sibling_linears, route_experts, mark_inplace_relu, break_eps: ",
     ):
         lower_fx(_normed())
 

@@ -9,7 +9,7 @@ from ncdl.dsl.primitives import PRIMITIVES
 from ncdl.ir.ops import OPS, REQUIRED
 
 #: Primitives whose IR op has another name.
-OP_OF = {"conv_transpose": "conv"}
+OP_OF = {"conv_transpose": "conv", "topk": "argtopk"}
 
 SHARED = [
     (prim, option)

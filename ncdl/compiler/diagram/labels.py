@@ -165,6 +165,10 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
     "conv": Drawing(_conv_detail),
     "pool": Drawing(_pool_detail),
     "dropout": Drawing(lambda n, a, c: f"p={_const(a['p'])}"),
+    "scan": Drawing(lambda n, a, c: axis(a["axis"], c), shape="box"),
+    "route": Drawing(
+        lambda n, a, c: axis(a["axis"], c) + (f" → {axis(a['into'], c)}" if "into" in a else ""), shape="box"
+    ),
 }
 
 

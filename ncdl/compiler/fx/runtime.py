@@ -140,3 +140,67 @@ def batch_norm(
         x = x.movedim(channel_dim, 1)
     y = F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     return y.movedim(1, channel_dim) if channel_dim != 1 else y
+
+
+def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int) -> torch.Tensor:
+    """``h[t] = a[t] * h[t-1] + b[t]`` along ``dim`` (``h[-1] = 0``); ``a`` and ``b`` broadcast.
+
+    A work-efficient parallel scan: neighbouring steps are composed pairwise
+    (``(a2 * a1, a2 * b1 + b2)``), the half-length recurrence is solved
+    recursively, and the remaining steps are filled in from it. Memory (also
+    what autograd keeps) is about twice the output's, linear in the length; the
+    Python depth is ``log2`` of the length. Only products and sums, as in the
+    sequential loop, so it is as stable as that loop.
+    """
+    a, b = torch.broadcast_tensors(a, b)
+    return _scan_first(a.movedim(dim, 0), b.movedim(dim, 0)).movedim(0, dim)
+
+
+def _scan_first(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:func:`linear_scan` along dim 0."""
+    n = b.shape[0]
+    if n <= 1:
+        return b
+    m = n // 2
+    a_even, a_odd = a[0 : 2 * m : 2], a[1 : 2 * m : 2]
+    b_even, b_odd = b[0 : 2 * m : 2], b[1 : 2 * m : 2]
+    h_odd = _scan_first(a_odd * a_even, a_odd * b_even + b_odd)  # h[1], h[3], ...
+    later = a[2::2] * h_odd[: (n - 1) // 2] + b[2::2]  # h[2], h[4], ...
+    h_even = torch.cat([b[:1], later])
+    pairs = torch.stack([h_even[:m], h_odd], dim=1).flatten(0, 1)
+    return torch.cat([pairs, h_even[m:]]) if n % 2 else pairs
+
+
+def topk_indices(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """The indices of the ``k`` largest entries along ``dim``, largest first."""
+    return torch.topk(x, k, dim=dim).indices
+
+
+def gather_last(x: torch.Tensor, idx: torch.Tensor, shared: int) -> torch.Tensor:
+    """``x`` laid out ``[shared..., rest..., axis]`` picked along its last dim by ``idx`` ``[shared..., picked...]``.
+
+    Returns ``[shared..., rest..., picked...]``: each picked position takes ``x``'s entry at its index, for
+    every ``rest`` position (``torch.gather`` with the indices broadcast over ``rest``).
+    """
+    picked = idx.shape[shared:]
+    rest = x.shape[shared:-1]
+    flat = idx.reshape(*idx.shape[:shared], *([1] * len(rest)), -1)
+    flat = flat.expand(*x.shape[:-1], flat.shape[-1])
+    return torch.gather(x, -1, flat).reshape(*x.shape[:-1], *picked)
+
+
+def scatter_last(v: torch.Tensor, idx: torch.Tensor, size: int) -> torch.Tensor:
+    """Zeros ``[..., size]`` with ``v [..., n]`` added at the positions ``idx [..., n]`` holds along the last dim."""
+    return v.new_zeros(*v.shape[:-1], size).scatter_add(-1, idx, v)
+
+
+def routed_rows(gates: torch.Tensor, expert: int) -> torch.Tensor:
+    """The rows of ``gates [rows, experts]`` whose gate for ``expert`` is non-zero."""
+    return gates[:, expert].nonzero().squeeze(1)
+
+
+def add_rows(total: torch.Tensor | None, rows: torch.Tensor, values: torch.Tensor, count: int) -> torch.Tensor:
+    """``total`` (zeros ``[count, ...]`` when None) with ``values`` added at ``rows``."""
+    if total is None:
+        total = values.new_zeros(count, *values.shape[1:])
+    return total.index_add(0, rows, values)

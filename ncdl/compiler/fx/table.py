@@ -26,6 +26,7 @@ from ncdl.compiler.fx import learned, runtime, spatial
 from ncdl.compiler.fx.attention import attention
 from ncdl.compiler.fx.contract import contract
 from ncdl.compiler.fx.lower import FxEmitter, FxValue, Rule
+from ncdl.compiler.fx.routing import routed_moe
 
 
 # signature and wiring ---------------------------------------------------------
@@ -239,6 +240,59 @@ def _causal(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     return lw.finish(y, axes, data)
 
 
+def _cumsum(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    y = lw.call(torch.cumsum, x, axes.index(data["attrs"]["axis"]), name=data["name"])
+    return lw.finish(y, axes, data)
+
+
+def _scan(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """:func:`runtime.linear_scan` on the two inputs aligned to the output's layout."""
+    out, name = data["axes"], data["name"]
+    a, b = (lw.align(v, out, f"{name}_in") for v in ins)
+    y = lw.call(runtime.linear_scan, a, b, out.index(data["attrs"]["axis"]), name=name)
+    return lw.finish(y, out, data)
+
+
+def _argtopk(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    ((x, axes),) = ins
+    a = data["attrs"]
+    y = lw.call(runtime.topk_indices, x, a["k"], axes.index(a["axis"]), name=data["name"])
+    return lw.finish(y, [a["into"] if ax == a["axis"] else ax for ax in axes], data)
+
+
+def _gather(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """:func:`runtime.gather_last` with ``x`` as ``[shared, rest, axis]`` and the indices as ``[shared, picked]``."""
+    (x, x_axes), (idx, idx_axes) = ins
+    axis, name = data["attrs"]["axis"], data["name"]
+    shared = [a for a in idx_axes if a in x_axes]
+    rest = [a for a in x_axes if a not in shared and a != axis]
+    picked = [a for a in idx_axes if a not in shared]
+    x = lw.permute(x, x_axes, [*shared, *rest, axis], f"{name}_x")
+    idx = lw.permute(idx, idx_axes, [*shared, *picked], f"{name}_i")
+    y = lw.call(runtime.gather_last, x, idx, len(shared), name=name)
+    return lw.finish(y, [*shared, *rest, *picked], data)
+
+
+def _scatter(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    (v, v_axes), (idx, idx_axes) = ins
+    a, name = data["attrs"], data["name"]
+    order = [*(ax for ax in v_axes if ax != a["axis"]), a["axis"]]
+    v = lw.permute(v, v_axes, order, f"{name}_v")
+    idx = lw.permute(idx, idx_axes, order, f"{name}_i")
+    y = lw.call(runtime.scatter_last, v, idx, lw.g.graph["axes"][a["into"]].fixed, name=name)
+    return lw.finish(y, [*order[:-1], a["into"]], data)
+
+
+def _moe_dense(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """``sum[expert](gates * values)`` (the ``route_experts`` pass makes it sparse where it can)."""
+    values, v_axes = ins[1]
+    name = data["name"]
+    y = lw.call(operator.mul, lw.align(ins[0], v_axes, f"{name}_g"), values, name=f"{name}_w")
+    y = lw.call(torch.sum, y, dim=v_axes.index(data["attrs"]["axis"]), name=name)
+    return lw.finish(y, [a for a in v_axes if a != data["attrs"]["axis"]], data)
+
+
 def _dropout(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     ((x, axes),) = ins
     y = lw.call(F.dropout, x, data["attrs"]["p"], training=lw.attr("training"), name=data["name"])
@@ -322,6 +376,12 @@ RULES: dict[str, Rule] = {
     "logsoftmax": _softmax(F.log_softmax),
     "dropout": _dropout,
     "causal": _causal,
+    "cumsum": _cumsum,
+    "argtopk": _argtopk,
+    "gather": _gather,
+    "scatter": _scatter,
+    "moe": _moe_dense,
+    "scan": _scan,
     "sum": _reduce(torch.sum),
     "mean": _reduce(torch.mean),
     "max": _reduce(torch.amax),
@@ -342,4 +402,4 @@ RULES: dict[str, Rule] = {
 }
 
 #: The lowering of each fused chain, by the ``kind`` of its ``fused`` mark (see :mod:`ncdl.compiler.pipeline`).
-FUSED: dict[str, Rule] = {"attention": attention}
+FUSED: dict[str, Rule] = {"attention": attention, "moe": routed_moe(RULES)}

@@ -114,6 +114,13 @@ class OnnxEmitter:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=node_name, **attrs))
         return out
 
+    def ops(self, op_type: str, inputs: Sequence[str], hints: Sequence[str], **attrs: Any) -> list[str]:
+        """Emit one ONNX node with one output per hint; return the output names."""
+        outs = [self.fresh(h) for h in hints]
+        node_name = self.fresh(f"{self._node_prefix}/{op_type}" if self._node_prefix else op_type)
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=node_name, **attrs))
+        return outs
+
     def const(self, value: Any, dtype: str = "float32") -> str:
         """A constant tensor (a ``Constant`` node), shared between equal uses."""
         array = np.asarray(value, dtype=NUMPY_DTYPES[dtype])
@@ -334,8 +341,8 @@ class OnnxEmitter:
             if any(o in live for o in node.output):
                 kept.append(node)
                 live.update(i for i in node.input if i)
-                for attr in node.attribute:  # subgraphs are not emitted; nothing to follow
-                    assert not attr.g.node
+                for attr in node.attribute:  # a subgraph (Scan's body) may read outer names
+                    live.update(i for sub in attr.g.node for i in sub.input if i)
         self.nodes = kept[::-1]
         self.initializers = {k: v for k, v in self.initializers.items() if k in live}
 

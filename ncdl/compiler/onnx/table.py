@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 import numpy as np
+import onnx
 from onnx import helper
 
 from ncdl.compiler.onnx.attention import causal_mask, lower_attention
@@ -215,6 +216,106 @@ def lower_softmax(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> 
     (x,) = xs
     op_type = "Softmax" if data["op"] == "softmax" else "LogSoftmax"
     return OnnxValue(e.op(op_type, [x.name], hint(data), axis=x.axes.index(data["attrs"]["axis"])), x.axes)
+
+
+def lower_cumsum(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """CumSum along the named axis."""
+    (x,) = xs
+    axis = e.const(x.axes.index(data["attrs"]["axis"]), "int64")
+    return OnnxValue(e.op("CumSum", [x.name, axis], hint(data)), x.axes, x.dtype)
+
+
+def _scan_step_body() -> onnx.GraphProto:
+    """The body of the recurrence's Scan: state ``h``, scanned ``a_t`` and ``b_t``; ``h' = a_t * h + b_t``, twice."""
+    f = onnx.TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Mul", ["a_t", "h"], ["a_h"], name="step/Mul"),
+        helper.make_node("Add", ["a_h", "b_t"], ["h_next"], name="step/Add"),
+        helper.make_node("Identity", ["h_next"], ["h_t"], name="step/Identity"),
+    ]
+    inputs = [helper.make_tensor_value_info(n, f, None) for n in ("h", "a_t", "b_t")]
+    outputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_next", "h_t")]
+    return helper.make_graph(nodes, "scan_step", inputs, outputs)
+
+
+def lower_scan(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """The linear recurrence as one ONNX ``Scan`` along the axis moved first: memory linear in its length.
+
+    Both inputs are expanded to the output's shape; the state starts at zeros of one step's shape.
+    """
+    axis = data["attrs"]["axis"]
+    order = [axis, *(a for a in data["axes"] if a != axis)]
+    a, b = (e.align(x, order) for x in xs)
+    wide = a if set(xs[0].axes) == set(order) else b
+    full = e.op("Shape", [wide.name], "scan_shape")
+    a_full, b_full = (x.name if x is wide else e.op("Expand", [x.name, full], "scan_in") for x in (a, b))
+    step_shape = e.op("Slice", [full, e.ints([1]), e.ints([len(order)])], "step_shape")
+    zero = helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0])
+    h0 = e.op("ConstantOfShape", [step_shape], "h0", value=zero)
+    _, h = e.ops("Scan", [h0, a_full, b_full], ["scan_last", hint(data)], body=_scan_step_body(), num_scan_inputs=2)
+    return OnnxValue(h, tuple(order), "float32")
+
+
+def lower_argtopk(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """TopK's indices (largest first, sorted)."""
+    (x,) = xs
+    a = data["attrs"]
+    _, idx = e.ops(
+        "TopK", [x.name, e.ints([a["k"]])], ["topv", hint(data)], axis=x.axes.index(a["axis"]), largest=1, sorted=1
+    )
+    return OnnxValue(idx, tuple(a["into"] if ax == a["axis"] else ax for ax in x.axes), "int64")
+
+
+def _dims(e: OnnxEmitter, shape: str, start: int, stop: int) -> str:
+    """``shape[start:stop]`` of a shape vector."""
+    return e.op("Slice", [shape, e.ints([start]), e.ints([stop])], "dims")
+
+
+def lower_gather(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """GatherElements along the last dim of ``x`` as ``[shared, rest, axis]``, the indices flattened to
+    ``[shared, picked]`` and expanded over ``rest``; the picked dims restored after."""
+    x, idx = xs
+    axis = data["attrs"]["axis"]
+    shared = [a for a in idx.axes if a in x.axes]
+    rest = [a for a in x.axes if a not in shared and a != axis]
+    picked = [a for a in idx.axes if a not in shared]
+    x = e.permute(x, [*shared, *rest, axis])
+    idx = e.permute(idx, [*shared, *picked])
+    n, big = len(shared), 2**62
+    x_shape, idx_shape = e.op("Shape", [x.name], "x_shape"), e.op("Shape", [idx.name], "idx_shape")
+    flat_shape = e.op("Concat", [_dims(e, idx_shape, 0, n), e.ints([1] * len(rest) + [-1])], "flat_shape", axis=0)
+    flat = e.op("Reshape", [idx.name, flat_shape], "flat_idx")
+    wide = e.op(
+        "Concat", [_dims(e, x_shape, 0, n + len(rest)), _dims(e, e.op("Shape", [flat], "fs"), -1, big)], "wide", axis=0
+    )
+    y = e.op("GatherElements", [x.name, e.op("Expand", [flat, wide], "idx_wide")], "gathered", axis=n + len(rest))
+    out_shape = e.op("Concat", [_dims(e, x_shape, 0, n + len(rest)), _dims(e, idx_shape, n, big)], "out_shape", axis=0)
+    y = e.op("Reshape", [y, out_shape], hint(data))
+    return OnnxValue(y, (*shared, *rest, *picked), x.dtype)
+
+
+def lower_scatter(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """ScatterElements with ``add`` into zeros, along the last dim."""
+    v, idx = xs
+    a = data["attrs"]
+    order = [*(ax for ax in v.axes if ax != a["axis"]), a["axis"]]
+    v, idx = e.permute(v, order), e.permute(idx, order)
+    size = e.axes[a["into"]].fixed
+    shape = e.op("Concat", [_dims(e, e.op("Shape", [v.name], "v_shape"), 0, len(order) - 1), e.ints([size])], axis=0)
+    zero = helper.make_tensor("zero", onnx.TensorProto.FLOAT, [1], [0.0])
+    zeros = e.op("ConstantOfShape", [shape], "zeros", value=zero)
+    y = e.op("ScatterElements", [zeros, idx.name, v.name], hint(data), axis=len(order) - 1, reduction="add")
+    return OnnxValue(y, (*order[:-1], a["into"]), "float32")
+
+
+def lower_moe(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
+    """Dense in ONNX: ``ReduceSum(gates * values)`` over the expert axis. The gates are zero off the routed
+    experts, so this equals the routed sum exactly (every expert computes on every row)."""
+    gates, values = xs
+    axis = data["attrs"]["axis"]
+    weighted = e.op("Mul", [e.align(gates, values.axes).name, values.name], "weighted")
+    y = e.reduce("ReduceSum", weighted, [values.axes.index(axis)], False, hint(data))
+    return OnnxValue(y, tuple(a for a in values.axes if a != axis), "float32")
 
 
 def lower_identity(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
@@ -431,6 +532,12 @@ RULES: dict[str, Rule] = {
     "logsoftmax": lower_softmax,
     "dropout": lower_identity,
     "causal": lower_causal,
+    "cumsum": lower_cumsum,
+    "argtopk": lower_argtopk,
+    "gather": lower_gather,
+    "scatter": lower_scatter,
+    "moe": lower_moe,
+    "scan": lower_scan,
     **{op: lower_reduce for op in _REDUCE},
     "rename": lower_rename,
     "transpose": lower_transpose,
