@@ -24,7 +24,9 @@ def _pair(text: str, **kwargs: object) -> tuple[fx.GraphModule, fx.GraphModule]:
 
 
 def _same(flat: fx.GraphModule, nested: fx.GraphModule, *inputs: torch.Tensor) -> None:
-    assert [(k, v.shape) for k, v in flat.state_dict().items()] == [(k, v.shape) for k, v in nested.state_dict().items()]
+    assert [(k, v.shape) for k, v in flat.state_dict().items()] == [
+        (k, v.shape) for k, v in nested.state_dict().items()
+    ]
     assert [k for k, _ in flat.named_parameters()] == [k for k, _ in nested.named_parameters()]
     torch.testing.assert_close(nested(*inputs), flat(*inputs), rtol=0, atol=0)
 
@@ -34,17 +36,25 @@ def _units(gm: fx.GraphModule) -> list[str]:
 
 
 def test_each_repeat_iteration_and_circuit_call_is_a_submodule() -> None:
-    text = HEAD + FF + "model M(x: [batch, seq, model]) -> [batch, seq, model] {\n    repeat 3 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, seq, model]) -> [batch, seq, model] {\n    repeat 3 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    )
     flat, nested = _pair(text)
     assert _units(flat) == []
     assert _units(nested) == ["h.0", "h.0.ff", "h.1", "h.1.ff", "h.2", "h.2.ff"]
     assert isinstance(nested.h, torch.nn.ModuleList)
-    assert "self.ff(add)" in nested.h[0].code and "getattr(self.h, \"2\")" in nested.code
+    assert "self.ff(add)" in nested.h[0].code and 'getattr(self.h, "2")' in nested.code
     _same(flat, nested, torch.randn(2, 5, 8))
 
 
 def test_the_depth_keeps_only_the_outer_levels() -> None:
-    text = HEAD + FF + "model M(x: [batch, seq, model]) -> [batch, seq, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, seq, model]) -> [batch, seq, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    )
     flat, nested = _pair(text, hierarchy=1)
     assert _units(nested) == ["h.0", "h.1"]
     assert "torch.relu" in nested.h[0].code
@@ -52,7 +62,11 @@ def test_the_depth_keeps_only_the_outer_levels() -> None:
 
 
 def test_parameters_live_on_the_deepest_unit_whose_path_prefixes_them() -> None:
-    text = HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    return FF(x) as ff -> layernorm[model] as ln\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, model]) -> [batch, model] {\n    return FF(x) as ff -> layernorm[model] as ln\n}\n"
+    )
     _, nested = _pair(text)
     assert [name for name, _ in nested.ff.named_parameters(recurse=False)] == []
     assert nested.ff.get_parameter("up.weight") is nested.get_parameter("ff.up.weight")
@@ -66,14 +80,22 @@ def test_print_shows_each_submodule_with_its_inputs_and_outputs() -> None:
 
 
 def test_module_code_lists_each_submodule_class_once() -> None:
-    text = HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    )
     _, nested = _pair(text)
     code = module_code(nested)
     assert "# h.0.ff, h.1.ff: FF\n" in code and code.count("def forward") == 3
 
 
 def test_iterations_with_the_same_code_share_one_class() -> None:
-    text = HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 3 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 3 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    )
     _, nested = _pair(text)
     assert type(nested.h[0]) is type(nested.h[2])
     assert type(nested.h[0]) is not type(nested)

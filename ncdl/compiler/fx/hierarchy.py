@@ -461,7 +461,7 @@ def module_code(gm: fx.GraphModule) -> str:
         if name and isinstance(module, fx.GraphModule):
             by_class.setdefault(type(module), []).append(name)
     parts = [gm.code.strip()]
-    for cls, names in by_class.items():
+    for names in by_class.values():
         module = gm.get_submodule(names[0])
         parts.append(f"# {', '.join(names)}: {module._get_name()}\n{module.code.strip()}")
     return "\n\n\n".join(parts)
