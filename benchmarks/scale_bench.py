@@ -60,7 +60,13 @@ def build(case: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
         x, y = torch.randn(8, 3, 64, 64), torch.randint(0, 1000, (8,))
         if impl == "torch":
             return ref, x, y
-        return _with_hierarchy(ncdl_twin("resnet", ref, resnet_program(64), "ResNet18"), resnet_program(64), "ResNet18", impl), x, y
+        return (
+            _with_hierarchy(
+                ncdl_twin("resnet", ref, resnet_program(64), "ResNet18"), resnet_program(64), "ResNet18", impl
+            ),
+            x,
+            y,
+        )
     layers, width, heads, vocab, ctx, batch, seq = GPTS.get(case, MEMORY_GPT)
     x, y = torch.randint(0, vocab, (batch, seq)), torch.randint(0, vocab, (batch, seq))
     ref = GPT(vocab, ctx, width, heads, layers)
@@ -71,7 +77,18 @@ def build(case: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
 
 
 def _with_hierarchy(module: torch.nn.Module, program: ncdl.Program, model: str, impl: str) -> torch.nn.Module:
-    out = program.to_torch(model, hierarchy=impl)
+    if impl == "unfused":  # q, k and v as three matmuls: no weight concatenation per step
+        import ncdl.compiler.fx as fx_backend
+        from ncdl.compiler.pipeline import SIBLING_LINEARS
+
+        saved = fx_backend.FX_PASSES
+        fx_backend.FX_PASSES = tuple(p for p in saved if p is not SIBLING_LINEARS)
+        try:
+            out = program.to_torch(model)
+        finally:
+            fx_backend.FX_PASSES = saved
+    else:
+        out = program.to_torch(model, hierarchy=impl)
     out.load_state_dict(module.state_dict())
     return out
 
@@ -91,14 +108,14 @@ def trainer(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, run: torc
     return step
 
 
-def steps(case: str, threads: int, repeats: int = 5) -> dict:
+def steps(case: str, threads: int, repeats: int = 5, impls: tuple[str, ...] = ("flat", "instances", "torch")) -> dict:
     if threads:
         torch.set_num_threads(threads)
-    fns = {impl: trainer(*build(case, impl)) for impl in ("flat", "instances", "torch")}
+    fns = {impl: trainer(*build(case, impl)) for impl in impls}
     times: dict[str, list[float]] = {k: [] for k in fns}
     order = list(fns)
     for r in range(repeats + 1):
-        for impl in order[r % 3 :] + order[: r % 3]:
+        for impl in order[r % len(order) :] + order[: r % len(order)]:
             t = time.perf_counter()
             fns[impl]()
             if r:
@@ -176,7 +193,9 @@ def run_all() -> None:
     mem = {ck: _child("memory", ck, env={"MALLOC_MMAP_THRESHOLD_": "65536"}) for ck in ("0", "1")}
     print("\n| 12 x 384 GPT, batch 8 x 256 | peak rise (MiB) | step (ms) |\n|---|---|---|")
     for ck, r in mem.items():
-        print(f"| {'checkpoint level 1' if ck == '1' else 'no checkpointing'} | {r['peak'] / 2**20:.0f} | {r['time'] * 1e3:.0f} |")
+        print(
+            f"| {'checkpoint level 1' if ck == '1' else 'no checkpointing'} | {r['peak'] / 2**20:.0f} | {r['time'] * 1e3:.0f} |"
+        )
     print(f"\nfall: {1 - mem['1']['peak'] / mem['0']['peak']:.1%}, time x{mem['1']['time'] / mem['0']['time']:.2f}")
     comp = {m: _child("compile", m, env=nocache) for m in ("whole", "regional")}
     print("\n| GPT-2 small, batch 1 x 64 | first step (s) | step after (ms) |\n|---|---|---|")
@@ -193,6 +212,8 @@ def main() -> None:
         run_all()
     elif what == "steps":
         print(json.dumps(steps(args[0], int(args[1]))))
+    elif what == "qkv":  # fused q/k/v (one matmul, weights concatenated each step) vs three matmuls
+        print(json.dumps(steps(args[0], int(args[1]), 7, ("instances", "unfused"))))
     elif what == "memory":
         print(json.dumps(memory(args[0] == "1")))
     elif what == "compile":

@@ -166,3 +166,18 @@ def test_unknown_hierarchy_is_refused() -> None:
 def test_lower_fx_keeps_flat_available() -> None:
     g = ncdl.loads(HEAD + FF + "model M(x: [batch, model]) -> [batch, model] { return FF(x) as ff }\n").graph()
     assert _units(lower_fx(g, "flat")) == [] and _units(lower_fx(g)) == ["ff"]
+
+
+def test_a_hierarchical_module_survives_deepcopy_and_pickling() -> None:
+    import copy
+    import io
+
+    text = HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    _, nested = _pair(text)
+    x = torch.randn(2, 8)
+    buffer = io.BytesIO()
+    torch.save(nested, buffer)
+    buffer.seek(0)
+    for other in (copy.deepcopy(nested), torch.load(buffer, weights_only=False)):
+        torch.testing.assert_close(other(x), nested(x), rtol=0, atol=0)
+        assert list(other.state_dict()) == list(nested.state_dict())

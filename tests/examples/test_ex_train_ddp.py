@@ -25,7 +25,15 @@ def _free_port() -> int:
 @pytest.mark.parametrize("flags", [[], ["--fsdp", "--checkpoint"]], ids=["ddp", "fsdp"])
 def test_torchrun_trains_and_saves_the_full_state_dict(tmp_path: Path, flags: list[str]) -> None:
     out = tmp_path / "gpt.pt"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port())]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+    ]
     command += [str(ROOT / "examples" / "train_ddp.py"), "--steps", "12", "--out", str(out), *flags]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
