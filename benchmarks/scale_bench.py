@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from torch_models import GPT, ResNet18, ncdl_twin, resnet_program  # noqa: E402
+from torch_models import GPT, ncdl_twin, resnet18, resnet_program  # noqa: E402
 from train_step import _status  # noqa: E402
 
 import ncdl  # noqa: E402
@@ -56,7 +56,7 @@ def build(case: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
     """The module (``flat``, ``instances`` or ``torch``) and a batch."""
     torch.manual_seed(0)
     if case == "resnet":
-        ref = ResNet18()
+        ref = resnet18()
         x, y = torch.randn(8, 3, 64, 64), torch.randint(0, 1000, (8,))
         if impl == "torch":
             return ref, x, y
