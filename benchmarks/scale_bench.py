@@ -96,7 +96,7 @@ def _with_hierarchy(module: torch.nn.Module, program: ncdl.Program, model: str, 
 def trainer(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, run: torch.nn.Module | None = None):  # noqa: ANN201
     """One training step as a function."""
     module.train()
-    run = run or module
+    run = run if run is not None else module
     opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
 
     def step() -> None:

@@ -172,7 +172,11 @@ def test_a_hierarchical_module_survives_deepcopy_and_pickling() -> None:
     import copy
     import io
 
-    text = HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, model]) -> [batch, model] {\n    repeat 2 as h { x = x + FF(x) as ff }\n    return x\n}\n"
+    )
     _, nested = _pair(text)
     x = torch.randn(2, 8)
     buffer = io.BytesIO()
