@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.fx as fx
@@ -185,3 +187,18 @@ def test_a_hierarchical_module_survives_deepcopy_and_pickling() -> None:
     for other in (copy.deepcopy(nested), torch.load(buffer, weights_only=False)):
         torch.testing.assert_close(other(x), nested(x), rtol=0, atol=0)
         assert list(other.state_dict()) == list(nested.state_dict())
+
+
+def test_the_cli_prints_every_submodule_or_one_flat_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ncdl.cli import main
+
+    path = tmp_path / "m.ncd"
+    path.write_text(HEAD + FF + "model M(x: [batch, model]) -> [batch, model] {\n    return FF(x) as ff\n}\n")
+    assert main(["compile", str(path), "--print"]) == 0
+    nested = capsys.readouterr().out
+    assert "ff = self.ff(x)" in nested and "# ff: FF\n" in nested
+    assert main(["compile", str(path), "--print", "--hierarchy", "flat"]) == 0
+    flat = capsys.readouterr().out
+    assert "self.ff(" not in flat and flat.count("def forward") == 1
+    assert main(["compile", str(path), "--hierarchy", "0"]) == 2
+    assert "expected 'flat', 'instances' or a depth >= 1, got '0'" in capsys.readouterr().err
