@@ -146,9 +146,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     _check_output(args.output)
     program = _load(args)
     name = _model(program, args.model)
-    module = program.to_torch(name)
+    from ncdl.compiler.fx import module_code
+
+    module = program.to_torch(name, args.hierarchy)
     if args.print:
-        print(module.code.strip())
+        print(module_code(module))
     elif not args.output:
         count = sum(p.numel() for p in module.parameters())
         print(f"compiled {name}: a torch.fx.GraphModule with {count:,} parameters", file=sys.stderr)
@@ -356,6 +358,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError(str(err)) from None
 
 
+def _hierarchy(text: str) -> str | int:
+    """``--hierarchy``'s value: 'flat', 'instances' or a depth >= 1."""
+    if text in ("flat", "instances"):
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 'flat', 'instances' or a depth >= 1, got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ncdl`` command."""
     from ncdl.version import __version__
@@ -386,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ir)
     p = with_file("compile", "build the torch.fx module")
     p.add_argument("--print", action="store_true", help="print the generated code")
+    p.add_argument(
+        "--hierarchy",
+        type=_hierarchy,
+        default="instances",
+        help="'instances' (default: a submodule per circuit instance), 'flat' (one graph) or a depth",
+    )
     p.add_argument("-o", "--output", help="save a freshly initialised state_dict (.pt)")
     p.set_defaults(func=cmd_compile)
     p = with_file("export", "export to ONNX")

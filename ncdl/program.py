@@ -92,13 +92,26 @@ class Program:
             raise KeyError(f"no model {model!r} in {self.path}; models: {', '.join(self.models)}")
         return self._graphs[model]
 
-    def to_torch(self, model: str | None = None, *, flat_weights: bool = False, **params: int) -> torch.fx.GraphModule:
-        """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to
-        ``params``). Its ``load_state_dict`` takes ncdl's axis-shaped weights or torch.nn's
-        flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones (docs/torch.md)."""
+    def to_torch(
+        self,
+        model: str | None = None,
+        hierarchy: str | int = "instances",
+        *,
+        flat_weights: bool = False,
+        **params: int,
+    ) -> torch.fx.GraphModule:
+        """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to ``params``).
+
+        ``hierarchy`` (see :func:`ncdl.compiler.fx.lower_fx`): ``"instances"``
+        gives each circuit instance and ``repeat`` iteration a submodule of its
+        own, an int ``n`` only the outermost ``n`` levels, ``"flat"`` one graph.
+        Its ``load_state_dict`` takes ncdl's axis-shaped weights or torch.nn's
+        flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones
+        (docs/torch.md).
+        """
         from ncdl.compiler.fx import lower_fx
 
-        return lower_fx(self.graph(model, **params), flat_weights=flat_weights)
+        return lower_fx(self.graph(model, **params), hierarchy, flat_weights=flat_weights)
 
     def to_onnx(
         self,

@@ -21,20 +21,33 @@ import networkx as nx
 import torch
 import torch.fx as fx
 
+from ncdl.compiler.fx.hierarchy import (
+    TaggingEmitter,
+    keep_marks_within_units,
+    module_code,
+    split_into_units,
+    unit_depth,
+)
 from ncdl.compiler.fx.lower import FxEmitter
 from ncdl.compiler.fx.runtime import InputShapeError
 from ncdl.compiler.fx.table import FUSED, RULES
 from ncdl.compiler.fx.weights import build_state, flat_hooks
 from ncdl.compiler.pipeline import FX_PASSES, run_passes
 
-__all__ = ["InputShapeError", "lower_fx"]
+__all__ = ["InputShapeError", "lower_fx", "module_code"]
 
 
-def lower_fx(g: nx.MultiDiGraph, *, flat_weights: bool = False) -> fx.GraphModule:
+def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_weights: bool = False) -> fx.GraphModule:
     """A trainable ``torch.fx.GraphModule`` computing the model ``g``.
 
     Args:
         g: a checked IR graph (see :mod:`ncdl.ir`).
+        hierarchy: ``"instances"`` (default): every circuit instance and every
+            iteration of a ``repeat`` is a GraphModule submodule of its own
+            (see :mod:`ncdl.compiler.fx.hierarchy`); an int ``n``: only the
+            outermost ``n`` levels of them; ``"flat"``: one graph, the whole
+            computation in the root's ``forward``. Parameter names,
+            ``state_dict()`` and results are the same in every form.
         flat_weights: ``state_dict()`` gives torch.nn's flat shapes (``[heads*head, model]``)
             instead of ncdl's axis shapes. Either way ``load_state_dict`` accepts both.
 
@@ -43,7 +56,14 @@ def lower_fx(g: nx.MultiDiGraph, *, flat_weights: bool = False) -> fx.GraphModul
         parameter's ``init`` and whose ``forward`` runs at any size of the
         free axes (up to their bounds).
     """
+    depth = unit_depth(hierarchy)
     g = run_passes(g, FX_PASSES)
+    if depth != 0:
+        g = keep_marks_within_units(g, depth)
+        emitter = TaggingEmitter(g, depth)
+        gm = split_into_units(emitter.run(emitter.tagged(RULES), emitter.tagged(FUSED)), g, build_state(g), depth)
+        flat_hooks(gm, g, save_flat=flat_weights)
+        return gm
     graph = FxEmitter(g).run(RULES, FUSED)
     state = build_state(g)
     gm = fx.GraphModule(torch.nn.Module(), fx.Graph(), class_name=g.graph.get("model") or "Model")
