@@ -28,7 +28,7 @@ the left, outputs on the right):
 
 from ncdl.compiler.diagram.fold import auto_depth
 from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS
-from ncdl.compiler.diagram.render import render
+from ncdl.compiler.diagram.render import PageWarning, render
 from ncdl.compiler.diagram.write import write_diagram
 
-__all__ = ["GLYPH_DRAWINGS", "auto_depth", "render", "write_diagram"]
+__all__ = ["GLYPH_DRAWINGS", "PageWarning", "auto_depth", "render", "write_diagram"]
