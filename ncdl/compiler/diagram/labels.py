@@ -34,9 +34,14 @@ def small(text: str, colour: str = "#555555") -> str:
     return f'<FONT POINT-SIZE="9" COLOR="{colour}">{text}</FONT>'
 
 
+def shown(name: str) -> str:
+    """An axis name as the diagram writes it: a derived name's ``*`` as ``·`` (``16·width``), escaped."""
+    return escape(name.replace("*", "·"))
+
+
 def axis(name: str, colours: dict[str, str]) -> str:
     """An axis name in its wire's colour."""
-    return f'<FONT COLOR="{colours.get(name, UNKNOWN)}">{escape(name)}</FONT>'
+    return f'<FONT COLOR="{colours.get(name, UNKNOWN)}">{shown(name)}</FONT>'
 
 
 def axes(names: Iterable[str], colours: dict[str, str], sep: str = " ") -> str:
@@ -231,9 +236,13 @@ def node_label(node: dict[str, Any], colours: dict[str, str], scale: str | None 
     learned = bool(node.get("params"))
     if drawing.shape == "glyph":  # the paper's shape holds the detail; the title sits beside it
         attrs = dict(drawing.attrs or _PLAIN)
-        attrs["xlabel"] = html(small(f"<B>{escape(title)}</B>" if learned else escape(title), "#333333"))
+        name = small(f"<B>{escape(title)}</B>" if learned else escape(title), "#333333")
         if learned:
             attrs["penwidth"] = "2.5"
+        if attrs["shape"] == "circle":  # a norm's circle stays small: what it normalises over goes beside it
+            attrs["xlabel"] = html(f"{name}<BR/>{small(detail, '#000000')}" if detail else name)
+            return html(" "), attrs
+        attrs["xlabel"] = html(name)
         return html(small(detail, "#000000") if detail else " "), attrs
     if drawing.shape == "symbol" or (drawing.shape == "auto" and not detail and not learned):
         return html(escape(title)), dict(_SYMBOL)
@@ -287,10 +296,10 @@ def wire_label(names: list[str], colours: dict[str, str], table: dict[str, Any],
     parts = []
     for n in names:
         size = str(table[n].size) if n in table else "?"
-        shown = {"names": escape(n), "sizes": escape(size), "both": f"{escape(n)} {escape(size)}"}[mode]
+        text = {"names": shown(n), "sizes": shown(size), "both": f"{shown(n)} {shown(size)}"}[mode]
         if mode == "both" and size == n:
-            shown = escape(n)
-        parts.append(f'<FONT COLOR="{colours.get(n, UNKNOWN)}">{shown}</FONT>')
+            text = shown(n)
+        parts.append(f'<FONT COLOR="{colours.get(n, UNKNOWN)}">{text}</FONT>')
     return html(f'<FONT POINT-SIZE="9">{" ".join(parts)}</FONT>')
 
 

@@ -39,6 +39,8 @@ from ncdl.ir import topological
 #: Reading directions Graphviz accepts.
 SIDES = {"LR": "n", "RL": "n", "TB": "w", "BT": "w"}
 LEGEND = "legend"
+#: The most definition panels one circuit gets, one per set of integer parameters (a stride-2 block).
+VARIANTS = 2
 #: The SVG class of a wire that passes a box by (broadcast): thin, pale, continuous.
 PASSING = "passing"
 ERROR_NOTE = "error"
@@ -172,18 +174,21 @@ def sections(g: nx.MultiDiGraph, options: Options) -> list[Section]:
     if not options.panels:
         return out
     seen: set[str] = set()
+    variants: dict[str, int] = {}
     queue = [main]
     while queue:
         section = queue.pop(0)
         for box in section.layout.boxes.values():
             name = box.circuit or box.frame.path
-            if name in seen:
-                continue
-            seen.add(name)
             path = _instance_path(section.g, box.frame)
+            args = section.g.graph.get("circuit_args", {}).get(path)
+            key = labels.call_text(name, args)  # one panel per circuit and integer parameters,
+            variants[name] = variants.get(name, 0) + (key not in seen)
+            if key in seen or variants[name] > VARIANTS:  # up to VARIANTS of them
+                continue
+            seen.add(key)
             sub = instance_graph(section.g, path)
-            title = labels.panel_title(name, section.g.graph.get("circuit_args", {}).get(path))
-            panel = Section(name, sub, plan(sub, 0), prefix=f"{name}/ ", title=title)
+            panel = Section(key, sub, plan(sub, 0), prefix=f"{key}/ ", title=labels.panel_title(name, args))
             out.append(panel)
             queue.append(panel)
     return out
