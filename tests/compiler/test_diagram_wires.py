@@ -24,7 +24,7 @@ def _wire_axes(dot: diagram_dot.Dot, tail: str, head: str, colours: dict[str, st
 
 def _labels_from(dot: diagram_dot.Dot, tail: str) -> str:
     """Every wire label on the wires leaving ``tail`` (through copy dots and row stubs)."""
-    return " ".join(a.get("label", "") for t, h, a in dot.edges if dot.source(t) == tail)
+    return " ".join(a.get("xlabel", "") for t, h, a in dot.edges if dot.source(t) == tail)
 
 
 def _flat(g: nx.MultiDiGraph, **options: object) -> diagram_dot.Dot:
@@ -112,9 +112,9 @@ def test_a_wire_is_labelled_where_it_enters_and_where_it_changes() -> None:
 
 def test_wire_labels_show_sizes_on_request() -> None:
     dot = _flat(diagram_graphs.mlp(), labels="sizes")
-    (label,) = [a["label"] for a in dot.edges_between("n0", "n1") if "label" in a]
+    (label,) = [a["xlabel"] for a in dot.edges_between("n0", "n1") if "xlabel" in a]
     assert ">8<" in label and "features" not in label
-    assert not any("label" in a for t, h, a in _flat(diagram_graphs.mlp(), labels="none").edges)
+    assert not any("xlabel" in a for t, h, a in _flat(diagram_graphs.mlp(), labels="none").edges)
 
 
 def test_inputs_start_the_reading_order() -> None:

@@ -230,6 +230,7 @@ def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
     colours = axis_colours(g, visible)
     out: dict[str, list[Block]] = {}
     error_heads: list[str] = []
+    loose: list[tuple[str, str, dict[str, str]]] = []
     for section in parts:
         rows = [Block() for _ in range(max(section.rows.values(), default=0) + 1)]
         outer: tuple[str, ...] = ()
@@ -245,18 +246,18 @@ def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
                     "bgcolor": "#fcfcfc",
                 }
         _nodes(rows, outer, section, colours, options, g)
-        error_heads += _edges(rows, section, colours, options)
+        error_heads += _edges(rows, section, colours, options, loose)
         out[section.key] = rows
     legend = Block()
     legend.node(LEGEND, labels.legend_label(g, colours, visible), {"shape": "plain"})
-    extra, loose = [legend], []
+    extra = [legend]
     error = g.graph.get("error")
     if error:
         message = error.get("message", "") if isinstance(error, dict) else str(error)
         note = Block()
         note.node(ERROR_NOTE, labels.error_label(message), {"shape": "note", "color": ERROR, "penwidth": "2"})
         extra.insert(0, note)
-        loose = [(ERROR_NOTE, h, {"style": "dotted", "color": ERROR, "arrowhead": "none"}) for h in error_heads]
+        loose += [(ERROR_NOTE, h, {"style": "dotted", "color": ERROR, "arrowhead": "none"}) for h in error_heads]
     return Drawn(parts, out, extra, loose)
 
 
@@ -392,8 +393,15 @@ def _named(section: Section, unit: str) -> set[str]:
     return named_axes(data)
 
 
-def _edges(rows: list[Block], section: Section, colours: dict[str, str], options: Options) -> list[str]:
-    """Every wire of a section into its row's block; return the heads of error wires."""
+def _edges(
+    rows: list[Block],
+    section: Section,
+    colours: dict[str, str],
+    options: Options,
+    loose: list[tuple[str, str, dict[str, str]]],
+) -> list[str]:
+    """Every wire of a section into its row's block (``loose``: error wires between rows);
+    return the heads of error wires."""
     seen: set[tuple] = set()
     error_heads: list[str] = []
     named_cache: dict[str, set[str]] = {}
@@ -419,11 +427,11 @@ def _edges(rows: list[Block], section: Section, colours: dict[str, str], options
         t, h = section.id(tail), section.id(head)
         if data.get("error"):
             error = str(data["error"])
-            rows[section.row(head)].edge(
-                t if not cross else h,
-                h,
-                {"label": escape(error), "color": ERROR, "fontcolor": ERROR, "penwidth": "3", "tooltip": error},
-            )
+            attrs = {"label": escape(error), "color": ERROR, "fontcolor": ERROR, "penwidth": "3", "tooltip": error}
+            if cross:  # between two rows: drawn straight once the rows are stacked
+                loose.append((t, h, attrs))
+            else:
+                block.edge(t, h, attrs)
             error_heads.append(h)
             continue
         label = None
@@ -511,7 +519,7 @@ def _wire(
     a thin, pale one for the axes that pass it by (broadcast), both running into it."""
     extra: dict[str, str] = {} if arrow else {"arrowhead": "none"}
     if label:
-        extra["label"] = label
+        extra["xlabel"] = label
     if not wire_axes:
         block.edge(tail, head, {"color": "#000000", "penwidth": "1", "tooltip": "scalar", **extra})
         return
@@ -527,4 +535,4 @@ def _wire(
         else:
             attrs.update({"penwidth": PASSING_WIDTH, "arrowhead": "none", "class": PASSING})
         block.edge(tail, head, attrs)
-        extra.pop("label", None)
+        extra.pop("xlabel", None)

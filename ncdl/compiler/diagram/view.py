@@ -100,11 +100,12 @@ def fit(g: nx.MultiDiGraph, options: Options, cache: dict[str, Placed]) -> tuple
     if page.width <= limit and page.width > page.height * MAX_ASPECT:
         limit = max(page.width * 0.55, page.height * MAX_ASPECT * 0.5)  # readable but a ribbon: rows
     best: tuple[Options, list[Placed], Page] = (options, placed, page)
-    for merge in (True, False):  # joined rows are fewer, but may leave a ribbon too wide for its height
-        wrapped = _wrap_sections(g, options, drawn, placed, page, limit, cache, merge)
+    for scale, merge in ((1.0, True), (1.0, False), (0.7, False), (0.5, False)):
+        # joined rows are fewer, but may leave a ribbon too wide for its height: then narrower rows
+        wrapped = _wrap_sections(g, options, drawn, placed, page, limit * scale, cache, merge)
         if wrapped[2].fits:
             return wrapped
-        if wrapped[2].smallest_text > best[2].smallest_text:
+        if (wrapped[2].smallest_text, -wrapped[2].aspect) > (best[2].smallest_text, -best[2].aspect):
             best = wrapped
     return best
 
