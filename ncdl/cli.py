@@ -227,6 +227,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 panels="auto" if args.panels is None else args.panels,
                 labels=args.labels,
                 cost=args.cost,
+                backward=args.backward,
             )
         message = write_diagram(dot, args.output)
     except ValueError as err:  # a bad --depth, --expand or output extension
@@ -355,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="what wires are labelled with (default: axis names)",
     )
     p.add_argument("--cost", action="store_true", help="write FLOPs and activation bytes on each box")
+    p.add_argument(
+        "--backward", action="store_true", help="draw the backward pass: derivatives, gradients right to left"
+    )
     p.set_defaults(func=cmd_render)
     p = with_file("stats", "parameters, FLOPs and activation memory")
     p.add_argument("--axis", action="append", help="give a free axis a size: --axis seq=512")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+import textwrap
 from html import escape
 from typing import Any
 
@@ -93,6 +94,7 @@ def _port_label(node: dict[str, Any], colours: dict[str, str]) -> str:
 
 def _operator_label(node: dict[str, Any], colours: dict[str, str]) -> str:
     sym, a = OPS[node["op"]].title, node["attrs"]
+    sym = "∂" + sym if node.get("derivative") else sym
     const = a["const"] if "const" in a else None
     if const is None:
         return sym
@@ -193,7 +195,13 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
 
 
 def _title(node: dict[str, Any]) -> str:
-    """The op's registry title, marked for a transposed convolution (ᵀ) or a linear map with bias (₊)."""
+    """The op's registry title, marked for a transposed convolution (ᵀ) or a linear map with bias (₊);
+    ``∂`` before it for a box of the backward pass."""
+    mark = "∂" if node.get("derivative") else ""
+    return mark + _plain_title(node)
+
+
+def _plain_title(node: dict[str, Any]) -> str:
     op, a = OPS[node["op"]], node["attrs"]
     if "transposed" in a and a["transposed"]:
         return op.title + "ᵀ"
@@ -340,4 +348,6 @@ def legend_label(g: nx.MultiDiGraph, colours: dict[str, str], visible: set[str] 
 
 def error_label(message: str) -> str:
     """The red note that carries the error message."""
-    return html(f'<FONT COLOR="{ERROR}"><B>error</B><BR/>{escape(message)}</FONT>')
+    lines = [escape(part) for line in message.splitlines() for part in textwrap.wrap(line, 64) or [""]]
+    body = '<BR ALIGN="LEFT"/>'.join(lines)
+    return html(f'<FONT COLOR="{ERROR}"><B>error</B><BR/>{body}</FONT>')

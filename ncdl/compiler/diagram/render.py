@@ -98,6 +98,7 @@ def render(
     panels: bool | str = "auto",
     labels: str = "names",
     cost: bool = False,
+    backward: bool = False,
 ) -> graphviz.Digraph:
     """The neural circuit diagram of an IR graph.
 
@@ -113,6 +114,8 @@ def render(
             definition panel; ``"auto"``: where the page still fits.
         labels: what wires are labelled with: ``names``, ``sizes``, ``both`` or ``none``.
         cost: write FLOPs and activation bytes on each box and mark the largest activation.
+        backward: draw the backward pass instead (:mod:`.backward`): each box's
+            derivative, gradient wires right to left, the weights' gradients.
 
     Returns:
         A ``graphviz.Digraph``; in Jupyter it displays itself. A view that
@@ -132,6 +135,11 @@ def render(
     if depth != "auto" and depth is not None and (not isinstance(depth, int) or depth < 0):
         raise ValueError(f"diagram depth must be 0 or more, not {depth}")
     costs = cost_texts(g) if cost else {}
+    if backward:
+        from ncdl.compiler.diagram.backward import backward_graph
+
+        g = backward_graph(g)
+        rankdir = {"LR": "RL", "RL": "LR", "TB": "BT", "BT": "TB"}[rankdir]
     dot, advice = choose(g, depth, tuple(expand), panels, Options(rankdir=rankdir, labels=labels, cost=costs))
     if advice:
         warnings.warn(advice, PageWarning, stacklevel=2)
@@ -257,6 +265,9 @@ def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
         note = Block()
         note.node(ERROR_NOTE, labels.error_label(message), {"shape": "note", "color": ERROR, "penwidth": "2"})
         extra.insert(0, note)
+        if not error_heads:  # a mistake found after the last box (a circuit's result): anchor on that box
+            last = [parts[0].layout.unit[n] for n in topological(parts[0].g) if n in parts[0].layout.unit]
+            error_heads = last[-1:]
         loose += [(ERROR_NOTE, h, {"style": "dotted", "color": ERROR, "arrowhead": "none"}) for h in error_heads]
     return Drawn(parts, out, extra, loose)
 
@@ -332,9 +343,11 @@ def _nodes(
         row = rows[section.row(box_id)]
         row.node(section.id(box_id), label, attrs, chain_of(box.clusters, row))
     stub = {"shape": "plaintext", "fontsize": "9", "margin": "0", "width": "0", "height": "0"}
+    arrow = "←" if options.rankdir == "RL" else "→"
     for (tail, row_index), k in _stubs(section).items():
-        rows[section.row(tail)].node(section.id(f"to {k}"), f"→ {k}", dict(stub), outer)
-        rows[row_index].node(section.id(f"from {k}"), f"{k} →", dict(stub), outer)
+        leave, enter = (f"{k} {arrow}", f"{arrow} {k}") if arrow == "←" else (f"{arrow} {k}", f"{k} {arrow}")
+        rows[section.row(tail)].node(section.id(f"to {k}"), leave, dict(stub), outer)
+        rows[row_index].node(section.id(f"from {k}"), enter, dict(stub), outer)
 
 
 def _cluster_attrs(f: Frame, layout: Plan) -> dict[str, str]:
@@ -414,7 +427,7 @@ def _edges(
         return named_cache[unit]
 
     wires, fanout = _section_wires(section)
-    copies = {t for t, hs in fanout.items() if len(hs) > 1 and options.rankdir == "LR"}
+    copies = {t for t, hs in fanout.items() if len(hs) > 1}
     for t in sorted(copies):
         rows[section.row(t)].node(
             section.id("copy " + t), "", {"shape": "point", "width": "0.09", "color": "#333333"}, _outer(section, t)

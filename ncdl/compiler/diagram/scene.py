@@ -125,7 +125,7 @@ def compose(
 ) -> Diagram:
     """Stack laid-out blocks top to bottom into one placed graph; ``loose`` edges are drawn straight."""
     width, height = stacked_size(blocks)
-    attrs = {k: v for k, v in graph_attr.items() if k not in ("rankdir", "newrank", "ranksep", "nodesep")}
+    attrs = {k: v for k, v in graph_attr.items() if k not in ("newrank", "ranksep", "nodesep")}
     diagram = Diagram(
         name=name,
         graph_attr={**attrs, "bb": f"0,0,{width:.2f},{height:.2f}", "splines": "line"},
