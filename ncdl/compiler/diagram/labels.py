@@ -8,9 +8,9 @@ wrapper, which the graphviz package passes through unquoted.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-import textwrap
 from html import escape
 from typing import Any
 
