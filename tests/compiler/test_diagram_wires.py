@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 
 from ncdl.compiler.diagram import render
+from ncdl.compiler.diagram.labels import simplified
 from ncdl.compiler.diagram.render import LEGEND, PASSING
 from ncdl.compiler.diagram.style import PALETTE, PASSING_ALPHA, PASSING_WIDTH, axis_colours
 
@@ -148,3 +149,13 @@ def test_bad_options_are_one_line_errors() -> None:
         render(g, depth=-1)
     with pytest.raises(ValueError, match="labels must be one of names, sizes, both, none"):
         render(g, labels="axes")
+
+
+def test_derived_axis_names_are_simplified_for_display() -> None:
+    assert [simplified(n) for n in ("y/2/2", "x/2/2/2", "2*2*width", "16*width", "(y+1)/2")] == [
+        "y/4",
+        "x/8",
+        "4·width",
+        "16·width",
+        "(y+1)/2",
+    ]

@@ -8,6 +8,8 @@ wrapper, which the graphviz package passes through unquoted.
 
 from __future__ import annotations
 
+import functools
+import re
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,9 +37,20 @@ def small(text: str, colour: str = "#555555") -> str:
     return f'<FONT POINT-SIZE="9" COLOR="{colour}">{text}</FONT>'
 
 
+@functools.lru_cache(maxsize=4096)
+def simplified(name: str) -> str:
+    """A derived axis name with its constant factors folded: ``y/2/2`` -> ``y/4``, ``2*2*w`` -> ``4·w``."""
+    while True:
+        folded = re.sub(r"/(\d+)/(\d+)", lambda m: f"/{int(m[1]) * int(m[2])}", name)
+        folded = re.sub(r"(?<![\w/])(\d+)\*(\d+)\*", lambda m: f"{int(m[1]) * int(m[2])}*", folded)
+        if folded == name:
+            return name.replace("*", "·")
+        name = folded
+
+
 def shown(name: str) -> str:
-    """An axis name as the diagram writes it: a derived name's ``*`` as ``·`` (``16·width``), escaped."""
-    return escape(name.replace("*", "·"))
+    """An axis name as the diagram writes it: simplified (:func:`simplified`) and escaped."""
+    return escape(simplified(name))
 
 
 def axis(name: str, colours: dict[str, str]) -> str:

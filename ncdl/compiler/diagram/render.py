@@ -58,6 +58,8 @@ class Section:
     prefix: str = ""
     title: str = ""
     rows: dict[str, int] = field(default_factory=dict)  # top-level item -> row (absent: row 0)
+    wires: list[tuple[str, str, dict[str, Any]]] | None = None  # computed once (see _section_wires)
+    fanout: dict[str, set[str]] = field(default_factory=dict)
 
     def id(self, unit: str) -> str:
         """The Graphviz node id of a visible unit of this section."""
@@ -88,6 +90,8 @@ class Options:
     labels: str = "names"
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # section key -> item -> row
     cost: dict[str, str] = field(default_factory=dict)  # IR node -> cost text
+    #: Sections already planned, by (depth, expand, panels): shared by every copy of these options.
+    memo: dict[tuple, list[Section]] = field(default_factory=dict, compare=False, repr=False)
 
 
 def render(
@@ -231,7 +235,10 @@ class Drawn:
 
 def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
     """Every block of the diagram of ``g`` with fixed options (rows from ``options.rows``)."""
-    parts = sections(g, options)
+    key = (options.depth, options.expand, options.panels)
+    if key not in options.memo:
+        options.memo[key] = sections(g, options)
+    parts = options.memo[key]
     for section in parts:
         section.rows = options.rows.get(section.key, {})
     visible = {a for s in parts for a in _visible_axes(s)}
@@ -300,11 +307,7 @@ def draw(g: nx.MultiDiGraph, options: Options, cache: dict[str, Placed] | None =
 
 def _visible_axes(section: Section) -> set[str]:
     """The axes of every wire drawn in a section."""
-    out: set[str] = set()
-    for u, v, data in section.g.edges(data=True):
-        if section.layout.unit.get(u) != section.layout.unit.get(v):
-            out |= set(data.get("axes") or [])
-    return out
+    return {a for _, _, data in _section_wires(section)[0] for a in data.get("axes") or []}
 
 
 def _nodes(
@@ -475,6 +478,8 @@ def _outer(section: Section, unit: str) -> tuple[str, ...]:
 
 def _section_wires(section: Section) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, set[str]]]:
     """The wires a section draws (tail unit, head unit, edge data), and each tail's heads."""
+    if section.wires is not None:
+        return section.wires, section.fanout
     layout, g = section.layout, section.g
     seen: set[tuple] = set()
     fanout: dict[str, set[str]] = {}
@@ -493,6 +498,7 @@ def _section_wires(section: Section) -> tuple[list[tuple[str, str, dict[str, Any
             wires.append((tail, head, data))
             if not data.get("error"):
                 fanout.setdefault(tail, set()).add(head)
+    section.wires, section.fanout = wires, fanout
     return wires, fanout
 
 
