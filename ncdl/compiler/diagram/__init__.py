@@ -25,7 +25,8 @@ notation glyph by glyph is in ``docs/diagrams.md``):
 """
 
 from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS
-from ncdl.compiler.diagram.render import PageWarning, render
+from ncdl.compiler.diagram.render import PageWarning
+from ncdl.compiler.diagram.view import render
 from ncdl.compiler.diagram.write import write_diagram
 
 __all__ = ["GLYPH_DRAWINGS", "PageWarning", "render", "write_diagram"]

@@ -17,15 +17,84 @@ does.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+import graphviz
 import networkx as nx
 
 from ncdl.compiler.diagram.fold import merge_frames
 from ncdl.compiler.diagram.page import COLUMN_PT, MAX_ASPECT, MIN_TEXT_PT, Page, fonts
-from ncdl.compiler.diagram.render import Drawn, Options, Section, blocks, graph_attrs, place
+from ncdl.compiler.diagram.render import (
+    LABEL_MODES,
+    SIDES,
+    Drawn,
+    Options,
+    PageWarning,
+    Section,
+    blocks,
+    cost_texts,
+    graph_attrs,
+    place,
+)
 from ncdl.compiler.diagram.scene import Diagram, Placed, compose, stacked_size
+
+
+def render(
+    g: nx.MultiDiGraph,
+    depth: int | None | str = "auto",
+    expand: Iterable[str] = (),
+    rankdir: str = "LR",
+    panels: bool | str = "auto",
+    labels: str = "names",
+    cost: bool = False,
+    backward: bool = False,
+) -> graphviz.Digraph:
+    """The neural circuit diagram of an IR graph.
+
+    Args:
+        g: an IR graph (possibly cut short by an error: ``g.graph["error"]``).
+        depth: ``"auto"`` (default): the most open view that fits one page;
+            a number: draw circuits nested deeper than it as single boxes;
+            None: every circuit open.
+        expand: instance paths to open regardless of ``depth``; a ``repeat``'s
+            path here draws every iteration instead of folding to iteration 0.
+        rankdir: Graphviz reading direction; ``"LR"`` puts inputs left.
+        panels: draw each circuit shown as a box once more as its own
+            definition panel; ``"auto"``: where the page still fits.
+        labels: what wires are labelled with: ``names``, ``sizes``, ``both`` or ``none``.
+        cost: write FLOPs and activation bytes on each box and mark the largest activation.
+        backward: draw the backward pass instead (:mod:`.backward`): each box's
+            derivative, gradient wires right to left, the weights' gradients.
+
+    Returns:
+        A ``graphviz.Digraph``; in Jupyter it displays itself. A view that
+        does not fit a page warns (:class:`PageWarning`) with the options
+        that keep it readable.
+
+    Example:
+        >>> dot = render(program.graph(), depth=1, expand=("blocks.0.attn",))
+        >>> write_diagram(dot, "gpt.svg")
+    """
+    if rankdir not in SIDES:
+        raise ValueError(f"rankdir must be one of {', '.join(SIDES)}, not {rankdir!r}")
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, not {labels!r}")
+    if depth != "auto" and depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"diagram depth must be 0 or more, not {depth}")
+    costs = cost_texts(g) if cost else {}
+    if backward:
+        from ncdl.compiler.diagram.backward import backward_graph
+
+        g = backward_graph(g)
+        rankdir = {"LR": "RL", "RL": "LR", "TB": "BT", "BT": "TB"}[rankdir]
+    dot, advice = choose(g, depth, tuple(expand), panels, Options(rankdir=rankdir, labels=labels, cost=costs))
+    if advice:
+        warnings.warn(advice, PageWarning, stacklevel=2)
+    return dot
+
 
 #: Room kept for panel frames, as a fraction of the page width.
 MARGIN = 0.92
