@@ -159,3 +159,10 @@ def test_derived_axis_names_are_simplified_for_display() -> None:
         "16·width",
         "(y+1)/2",
     ]
+
+
+def test_the_attention_scale_is_written_as_a_power_of_the_head_axis() -> None:
+    g = diagram_graphs.gpt(1)
+    (scale,) = [n for n in g if g.nodes[n]["op"] == "div" and g.nodes[n]["attrs"]["const"] is not None]
+    label = _flat(g).nodes[scale]["label"]
+    assert "−½" in label and ">head<" in label and "÷" not in label

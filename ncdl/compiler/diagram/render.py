@@ -320,8 +320,8 @@ def _scale_text(g: nx.MultiDiGraph, n: str, axes_table: dict[str, Any], colours:
     contraction summed over, or else any axis of that size.
     """
     data = g.nodes[n]
-    if data["op"] not in ("div", "mul") or "const" not in data["attrs"] or data["attrs"]["const_left"]:
-        return None
+    if data["op"] not in ("div", "mul") or data["attrs"]["const"] is None or data["attrs"]["const_left"]:
+        return None  # a product of two tensors, or a constant divided by a tensor
     const = float(data["attrs"]["const"])
     square = const * const if data["op"] == "div" else (1 / const**2 if const else 0)
     candidates: list[str] = []
