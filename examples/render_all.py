@@ -1,14 +1,17 @@
 """Render the diagram of every model in every bundled architecture file (SVG).
 
 One file per model, named ``<file>_<Model>.svg`` (``gpt_GPT.svg``,
-``resnet_ResNet18.svg``, ...), in a folder (default ``docs/diagrams/``).
-Library files without models (``attention``, ``transformer``, ``convnets``)
-are skipped with a note. Without the Graphviz ``dot`` program each diagram is
-written as DOT text (``.dot``) instead.
+``resnet_ResNet18.svg``, ...), in a folder (default ``docs/diagrams/``), each
+at the default view (the most open one that fits a page). Library files
+without models (``attention``, ``transformer``, ``convnets``) are skipped with
+a note. Without the Graphviz ``dot`` program each diagram is written as DOT
+text (``.dot``) instead. ``--paper`` also writes the figures that follow the
+paper's (:data:`PAPER`) as PNGs into ``<out>/paper/``.
 
 Run::
 
     .venv/bin/python examples/render_all.py
+    .venv/bin/python examples/render_all.py --paper
     .venv/bin/python examples/render_all.py --out /tmp/diagrams --depth 1
 """
 
@@ -20,7 +23,33 @@ import time
 from pathlib import Path
 
 from ncdl import architectures
-from ncdl.compiler.diagram import auto_depth, write_diagram
+from ncdl.compiler.diagram import write_diagram
+
+#: The paper's figures drawn from the bundled files: (figure, file, model, render options).
+PAPER: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+    ("fig19_mlp", "mlp", "MLP", {}),
+    ("fig20_attention", "mha", "ScaledDotProductAttention", {}),
+    ("fig21_multihead", "mha", "MultiHead", {}),
+    ("fig26_identity_resnet", "identity_resnet", "IdentityResNet", {}),
+    ("fig27_unet", "unet", "UNet", {}),
+    ("fig28_visual_attention", "visual_attention", "VisualAttention", {}),
+)
+
+
+def render_paper(out: str | Path = "docs/diagrams/paper") -> list[Path]:
+    """Write the figures of :data:`PAPER` as PNGs into ``out``; return the paths written."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for figure, name, model, options in PAPER:
+        path = folder / f"{figure}.png"
+        message = write_diagram(architectures.load(name).render(model, **options), str(path))  # type: ignore[arg-type]
+        if message:
+            print(message, file=sys.stderr)
+            path = path.with_suffix(".dot")
+        written.append(path)
+        print(path)
+    return written
 
 
 def render_all(out: str | Path = "docs/diagrams", depth: int | None = None) -> list[Path]:
@@ -36,8 +65,8 @@ def render_all(out: str | Path = "docs/diagrams", depth: int | None = None) -> l
         for model in program.models:
             start = time.perf_counter()
             path = folder / f"{name}_{model}.svg"
-            chosen = depth if depth is not None else auto_depth(program.graph(model))
-            message = write_diagram(program.render(model, depth=chosen), str(path))
+            options = {} if depth is None else {"depth": depth}
+            message = write_diagram(program.render(model, **options), str(path))
             if message:  # no Graphviz: DOT text next to it
                 print(message, file=sys.stderr)
                 path = path.with_suffix(".dot")
@@ -51,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/diagrams", help="output folder (default docs/diagrams)")
     parser.add_argument("--depth", type=int, help="draw circuits deeper than this as single boxes")
+    parser.add_argument("--paper", action="store_true", help="also write the paper's figures as PNGs in <out>/paper")
     args = parser.parse_args(argv)
     written = render_all(args.out, args.depth)
+    if args.paper:
+        written += render_paper(Path(args.out) / "paper")
     print(f"{len(written)} diagrams in {args.out}")
     return 0
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -266,7 +267,7 @@ def _read_inputs(paths: list[str], session: Any) -> dict[str, Any]:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render the neural circuit diagram."""
-    from ncdl.compiler.diagram import render, write_diagram
+    from ncdl.compiler.diagram import PageWarning, render, write_diagram
 
     status = EXIT_OK
     _check_output(args.output)
@@ -283,11 +284,23 @@ def cmd_render(args: argparse.Namespace) -> int:
             return EXIT_INPUT
         status = EXIT_INPUT
     try:
-        depth = _depth(args.depth, g)
-        dot = render(g, depth=depth, expand=tuple(args.expand or ()))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PageWarning)
+            dot = render(
+                g,
+                depth=_depth(args.depth),
+                expand=tuple(args.expand or ()),
+                panels="auto" if args.panels is None else args.panels,
+                labels=args.labels,
+                cost=args.cost,
+                backward=args.backward,
+            )
         message = write_diagram(dot, args.output)
     except ValueError as err:  # a bad --depth, --expand or output extension
         raise UsageError(str(err)) from None
+    for warning in caught:
+        if issubclass(warning.category, PageWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
     if message:
         print(message, file=sys.stderr)
     else:
@@ -295,17 +308,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     return status
 
 
-def _depth(option: str | None, g: Any) -> int | None:
-    """``--depth``: a number, ``all`` (every circuit open) or, by default, the
-    deepest nesting that keeps the diagram one readable page."""
-    from ncdl.compiler.diagram import auto_depth
-
-    if option is None:
-        return auto_depth(g)
+def _depth(option: str | None) -> int | str | None:
+    """``--depth``: a number, ``all`` (every circuit open) or, by default, ``auto``:
+    the most open view that fits one page."""
+    if option is None or option == "auto":
+        return "auto"
     if option == "all":
         return None
     if not option.isdigit():
-        raise UsageError(f"--depth takes a whole number or 'all', not {option!r}")
+        raise UsageError(f"--depth takes a whole number, 'all' or 'auto', not {option!r}")
     return int(option)
 
 
@@ -422,8 +433,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
     p = with_file("render", "draw the neural circuit diagram")
     p.add_argument("-o", "--output", required=True, help="out.svg, .png, .pdf or .dot")
-    p.add_argument("--depth", help="open circuits down to this depth, or 'all' (default: what fits one page)")
+    p.add_argument("--depth", help="open circuits down to this depth, or 'all' (default 'auto': what fits one page)")
     p.add_argument("--expand", action="append", help="open this instance path (repeatable)")
+    p.add_argument(
+        "--panels",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw each circuit shown as a box once as its own 'Name(...) =' panel (default: where it fits the page)",
+    )
+    p.add_argument(
+        "--labels",
+        choices=("names", "sizes", "both", "none"),
+        default="names",
+        help="what wires are labelled with (default: axis names)",
+    )
+    p.add_argument("--cost", action="store_true", help="write FLOPs and activation bytes on each box")
+    p.add_argument(
+        "--backward", action="store_true", help="draw the backward pass: derivatives, gradients right to left"
+    )
     p.set_defaults(func=cmd_render)
     p = with_file("stats", "parameters, FLOPs and activation memory")
     p.add_argument("--axis", action="append", help="give a free axis a size at run time: --axis seq=512")

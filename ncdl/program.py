@@ -14,7 +14,7 @@ import networkx as nx
 
 from ncdl.compiler.pipeline import OPSET_DEFAULT
 from ncdl.dsl.check import check_source
-from ncdl.dsl.diagnostics import Diagnostic
+from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 
 if TYPE_CHECKING:
     import graphviz
@@ -185,3 +185,24 @@ def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:
 def compile(path: str | Path, model: str | None = None) -> torch.fx.GraphModule:  # noqa: A001
     """``load(path).to_torch(model)`` in one call."""
     return load(path).to_torch(model)
+
+
+def render_text(
+    text: str, model: str | None = None, path: str = "<string>", **options: Any
+) -> tuple[graphviz.Digraph | None, NcdlError | None]:
+    """Draw ncdl source text even when it has mistakes, as ``ncdl render`` does.
+
+    Returns ``(diagram, error)``: a correct program's diagram and None; for a
+    program with a type error, the diagram of the model up to the error (the
+    bad wire in red) and the :class:`NcdlError`; ``(None, error)`` when
+    nothing could be drawn (a syntax error). ``options`` are
+    :meth:`Program.render`'s.
+    """
+    from ncdl.compiler.diagram import render
+
+    try:
+        return loads(text, path).render(model, **options), None
+    except NcdlError as err:
+        graphs = getattr(err, "graphs", {}) or {}
+        g = graphs.get(model) if model else next(iter(graphs.values()), None)
+        return (render(g, **options) if g is not None else None), err

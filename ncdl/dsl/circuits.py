@@ -70,6 +70,8 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
     callee.scope = path
     callee.frames = env.frames + [[path, decl.name, "circuit"]]
     el.g.graph["circuits"][path] = decl.name
+    ints = {p.name: callee.ints[p.name] for p in decl.params if p.kind == "int" and p.name in callee.ints}
+    el.g.graph["circuit_args"][path] = ints
     callee.ties = list(env.ties)
     tie = next((k for k in call.kwargs if k.name == "tie"), None)
     if tie is not None:

@@ -13,6 +13,9 @@ Graph attributes (``g.graph``):
     ``source``   ``{"file": str, "sha256": str}``.
     ``repeats``  ``path -> count`` for every ``repeat`` block (for folding).
     ``circuits`` ``path -> circuit name`` for every circuit instance.
+    ``circuit_args`` ``path -> {int parameter: value}``: the integer parameters
+                 each circuit instance was called with (the diagram titles a
+                 collapsed ``BasicBlock`` box ``BasicBlock(stride=2)``).
 
 Node attributes (every node; node ids are strings ``n0, n1, ...``):
     ``op``       a key of :data:`ncdl.ir.ops.OPS` (the op registry).
@@ -97,7 +100,9 @@ class Axis:
 def new_graph(model: str) -> nx.MultiDiGraph:
     """An empty IR graph with every graph attribute present."""
     g = nx.MultiDiGraph()
-    g.graph.update(model=model, axes={}, inputs=[], outputs=[], bindings={}, source={}, repeats={}, circuits={})
+    g.graph.update(
+        model=model, axes={}, inputs=[], outputs=[], bindings={}, source={}, repeats={}, circuits={}, circuit_args={}
+    )
     return g
 
 

@@ -23,15 +23,18 @@ class DiagramError(Exception):
 def diagram_svg(g: nx.MultiDiGraph, depth: int | str | None = "auto", expand: Iterable[str] = ()) -> str:
     """The SVG of ``g``; ``depth`` is a number, ``None`` (all open) or ``"auto"``
     (what fits one page, as ``ncdl render`` does by default)."""
+    import warnings
+
     import graphviz
 
-    from ncdl.compiler.diagram import auto_depth, render
+    from ncdl.compiler.diagram import PageWarning, render
 
     if shutil.which("dot") is None:
         raise DiagramError(f"the Graphviz `dot` program was not found; {INSTALL_HINT}")
     try:
-        chosen = auto_depth(g) if depth == "auto" else depth
-        dot = render(g, depth=chosen, expand=tuple(expand))
+        with warnings.catch_warnings():  # a view larger than a page is what the editor asked for
+            warnings.simplefilter("ignore", PageWarning)
+            dot = render(g, depth=depth, expand=tuple(expand))
         return dot.pipe(format="svg").decode("utf-8")
     except ValueError as err:
         raise DiagramError(str(err)) from None

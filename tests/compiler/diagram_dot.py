@@ -29,8 +29,27 @@ class Dot:
     ranks: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def edges_between(self, tail: str, head: str) -> list[dict[str, str]]:
-        """Attributes of every edge ``tail -> head``."""
-        return [a for t, h, a in self.edges if t == tail and h == head]
+        """Attributes of every edge that carries a wire from ``tail`` into ``head``.
+
+        A wire may pass a copy dot (``copy X``) or wrap to another row
+        through a stub pair (``to k`` … ``from k``); those hops are followed.
+        """
+        return [a for t, h, a in self.edges if h == head and self.source(t) == tail]
+
+    def source(self, node: str) -> str:
+        """The box a wire really starts at, through copy dots and row stubs."""
+        prefix, _, last = node.rpartition("/ ")
+        prefix = prefix + "/ " if prefix else ""
+        if last.startswith("copy "):
+            return prefix + last[len("copy ") :]
+        if last.startswith("from "):
+            (tail,) = {t for t, h, _ in self.edges if h == prefix + "to " + last[len("from ") :]}
+            return self.source(tail)
+        return node
+
+    def producers(self, head: str) -> set[str]:
+        """Every box a wire into ``head`` starts at."""
+        return {self.source(t) for t, h, _ in self.edges if h == head}
 
     def cluster_of(self, node: str) -> str | None:
         """The innermost cluster that declares ``node`` (None at top level)."""

@@ -11,6 +11,8 @@ from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS, node_label
 from ncdl.ir.ops import GLYPHS, OPS, REQUIRED, Attr
 
 COLOURS = {"a": "#111111", "b": "#222222"}
+#: The glyphs the paper draws as a shape of their own, and that shape.
+PAPER_SHAPES = {"softmax": "triangle", "cup": "house", "norm": "circle", "conv": "trapezium"}
 SAMPLE = {
     "axis": "a",
     "axis?": "b",
@@ -40,6 +42,9 @@ def test_every_op_draws_with_its_title(op: str) -> None:
     label, attrs = node_label(node, COLOURS)
     assert OPS[op].glyph in GLYPHS
     assert label.startswith("<") and label.endswith(">")
-    assert attrs["shape"] in ("box", "ellipse")
-    if OPS[op].glyph != "port":
+    assert attrs["shape"] in ("box", "ellipse", *PAPER_SHAPES.values())
+    if OPS[op].glyph in PAPER_SHAPES:  # the paper's shape; its title sits beside it
+        assert attrs["shape"] == PAPER_SHAPES[OPS[op].glyph]
+        assert escape(OPS[op].title) in attrs["xlabel"]
+    elif OPS[op].glyph != "port":
         assert escape(OPS[op].title) in label

@@ -73,7 +73,7 @@ def test_program_render_returns_a_digraph(gpt: ncdl.Program) -> None:
 
 
 def test_the_repeat_folds_and_circuits_nest(gpt: ncdl.Program) -> None:
-    dot = diagram_dot.parse(gpt.render().source)
+    dot = diagram_dot.parse(gpt.render(depth=None, panels=False).source)
     (block,) = _clusters_with(dot, "Block")
     assert "×3" in block.attrs["label"]
     (attn,) = _clusters_with(dot, "SelfAttention")
@@ -84,12 +84,12 @@ def test_the_repeat_folds_and_circuits_nest(gpt: ncdl.Program) -> None:
 
 def test_expanding_the_repeat_shows_each_block(gpt: ncdl.Program) -> None:
     repeat = next(iter(gpt.graph().graph["repeats"]))
-    dot = diagram_dot.parse(gpt.render(expand=(repeat,)).source)
+    dot = diagram_dot.parse(gpt.render(depth=None, panels=False, expand=(repeat,)).source)
     assert len(_clusters_with(dot, "SelfAttention")) == 3
 
 
 def test_depth_zero_draws_the_blocks_as_one_box(gpt: ncdl.Program) -> None:
-    dot = diagram_dot.parse(gpt.render(depth=0).source)
+    dot = diagram_dot.parse(gpt.render(depth=0, panels=False).source)
     (box,) = [a for n, a in dot.nodes.items() if n.startswith("box ")]
     assert "Block" in box["label"] and "×3" in box["label"]
 

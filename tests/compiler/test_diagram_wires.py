@@ -1,4 +1,4 @@
-"""Diagram wires: one coloured wire per axis, broadcast wires pass by, the legend."""
+"""Diagram wires: one coloured wire per axis, broadcast wires pass by, labels, the legend."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import networkx as nx
 import pytest
 
 from ncdl.compiler.diagram import render
-from ncdl.compiler.diagram.render import LEGEND
-from ncdl.compiler.diagram.style import PALETTE, PASSING_ALPHA, axis_colours
+from ncdl.compiler.diagram.labels import simplified
+from ncdl.compiler.diagram.render import LEGEND, PASSING
+from ncdl.compiler.diagram.style import PALETTE, PASSING_ALPHA, PASSING_WIDTH, axis_colours
 
 
 def _wire_axes(dot: diagram_dot.Dot, tail: str, head: str, colours: dict[str, str]) -> list[tuple[str, bool]]:
@@ -18,12 +19,18 @@ def _wire_axes(dot: diagram_dot.Dot, tail: str, head: str, colours: dict[str, st
     strands = []
     for attrs in dot.edges_between(tail, head):
         for colour in attrs["color"].split(":"):
-            strands.append((by_colour[colour[:7]], attrs.get("style") != "dashed"))
+            strands.append((by_colour[colour[:7]], attrs.get("class") != PASSING))
     return strands
 
 
-def _flat(g: nx.MultiDiGraph) -> diagram_dot.Dot:
-    return diagram_dot.parse(render(g).source)
+def _labels_from(dot: diagram_dot.Dot, tail: str) -> str:
+    """Every wire label on the wires leaving ``tail`` (through copy dots and row stubs)."""
+    return " ".join(a.get("xlabel", "") for t, h, a in dot.edges if dot.source(t) == tail)
+
+
+def _flat(g: nx.MultiDiGraph, **options: object) -> diagram_dot.Dot:
+    options = {"depth": None, "panels": False, **options}
+    return diagram_dot.parse(render(g, **options).source)  # type: ignore[arg-type]
 
 
 def test_colours_follow_the_axis_table_order() -> None:
@@ -48,9 +55,9 @@ def test_axes_a_box_names_enter_it_and_the_others_pass_by() -> None:
     assert sorted(_wire_axes(dot, x, linear, colours)) == [("batch", False), ("features", True)]
     assert sorted(_wire_axes(dot, linear, relu, colours)) == [("batch", True), ("classes", True)]
     assert sorted(_wire_axes(dot, relu, softmax, colours)) == [("batch", False), ("classes", True)]
-    (passing,) = [a for a in dot.edges_between(x, linear) if a.get("style") == "dashed"]
+    (passing,) = [a for a in dot.edges_between(x, linear) if a.get("class") == PASSING]
     assert passing["color"] == colours["batch"] + PASSING_ALPHA
-    assert passing["headport"] == "n"
+    assert passing["penwidth"] == PASSING_WIDTH and "style" not in passing  # continuous, not dashed
 
 
 def test_a_contraction_joins_the_summed_wire_from_both_inputs() -> None:
@@ -58,21 +65,22 @@ def test_a_contraction_joins_the_summed_wire_from_both_inputs() -> None:
     dot = _flat(g)
     colours = axis_colours(g)
     (contract,) = [n for n in g if g.nodes[n]["op"] == "contract" and g.nodes[n]["attrs"]["over"] == ["head"]]
-    assert "Σ" in dot.nodes[contract]["label"] and colours["head"] in dot.nodes[contract]["label"]
+    node = dot.nodes[contract]
+    assert node["shape"] == "house" and "Σ" in node["xlabel"] and colours["head"] in node["label"]
     for producer in [u for u, _ in g.in_edges(contract)]:
         solid = [a for a, s in _wire_axes(dot, producer, contract, colours) if s]
         assert solid == ["head"]
 
 
-def test_learned_boxes_are_bold_and_show_parameter_shapes() -> None:
+def test_learned_boxes_are_bold_with_parameter_shapes_in_the_tooltip() -> None:
     dot = _flat(diagram_graphs.mlp())
     linear, relu = dot.nodes["n1"], dot.nodes["n2"]
     assert linear["style"] == "bold"
-    assert "weight 3×8" in linear["label"] and "bias 3" in linear["label"]
+    assert "weight 3×8" in linear["tooltip"] and "bias 3" in linear["tooltip"]
     assert "bold" not in relu.get("style", "")
 
 
-def test_legend_lists_every_axis_with_its_colour_and_size() -> None:
+def test_the_legend_lists_the_visible_axes_with_colour_and_size() -> None:
     g = diagram_graphs.gpt(1)
     label = _flat(g).nodes[LEGEND]["label"]
     for name, colour in axis_colours(g).items():
@@ -81,22 +89,56 @@ def test_legend_lists_every_axis_with_its_colour_and_size() -> None:
     assert "seq ≤ 256 (free)" in label and "batch (free)" in label and ">512<" in label
 
 
+def test_the_legend_leaves_out_axes_no_wire_shows() -> None:
+    g = diagram_graphs.gpt(1)
+    label = _flat(g, depth=0).nodes[LEGEND]["label"]
+    assert ">head<" not in label and ">model<" in label
+
+
+def test_visible_axes_never_share_a_colour() -> None:
+    g = diagram_graphs.gpt(1)
+    colours = axis_colours(g, {"head", "model", "seq"})
+    assert len({colours["head"], colours["model"], colours["seq"]}) == 3
+    assert PALETTE[0] in {colours["head"], colours["model"], colours["seq"]}  # the visible axes come first
+
+
+def test_a_wire_is_labelled_where_it_enters_and_where_it_changes() -> None:
+    g = diagram_graphs.mlp()
+    dot = _flat(g)
+    x, linear, relu = "n0", "n1", "n2"
+    assert "features" in _labels_from(dot, x)
+    assert "classes" in _labels_from(dot, linear)
+    assert not _labels_from(dot, relu).strip()  # relu keeps the axes
+
+
+def test_wire_labels_show_sizes_on_request() -> None:
+    dot = _flat(diagram_graphs.mlp(), labels="sizes")
+    (label,) = [a["xlabel"] for a in dot.edges_between("n0", "n1") if "xlabel" in a]
+    assert ">8<" in label and "features" not in label
+    assert not any("xlabel" in a for t, h, a in _flat(diagram_graphs.mlp(), labels="none").edges)
+
+
 def test_inputs_start_the_reading_order() -> None:
     g = diagram_graphs.gpt(1)
     dot = _flat(g)
-    (source,) = [nodes for rank, nodes in dot.ranks if rank == "source"]
-    assert set(g.graph["inputs"]) <= set(source)
-    assert render(g).graph_attr["rankdir"] == "LR"
+    for n in g.graph["inputs"]:
+        x = float(dot.nodes[n]["pos"].split(",")[0])
+        for v in g.successors(n):
+            assert x < float(dot.nodes[v]["pos"].split(",")[0])
 
 
 def test_rendering_is_deterministic() -> None:
     assert render(diagram_graphs.gpt(2)).source == render(diagram_graphs.gpt(2)).source
 
 
-def test_top_to_bottom_diagrams_pass_broadcast_wires_along_the_side() -> None:
-    dot = diagram_dot.parse(render(diagram_graphs.mlp(), rankdir="TB").source)
-    (passing,) = [a for a in dot.edges_between("n0", "n1") if a.get("style") == "dashed"]
-    assert passing["headport"] == "w"
+def test_a_value_used_twice_fans_out_at_a_copy_dot() -> None:
+    dot = _flat(diagram_graphs.gpt(1))
+    copies = [n for n in dot.nodes if n.startswith("copy ")]
+    assert copies and all(dot.nodes[c]["shape"] == "point" for c in copies)
+    for c in copies:
+        value = dot.source(c)
+        heads = {h for t, h, _ in dot.edges if dot.source(t) == value and not h.startswith(("copy ", "to "))}
+        assert len(heads) > 1
 
 
 def test_bad_options_are_one_line_errors() -> None:
@@ -105,3 +147,22 @@ def test_bad_options_are_one_line_errors() -> None:
         render(g, rankdir="XY")
     with pytest.raises(ValueError, match="depth must be 0 or more"):
         render(g, depth=-1)
+    with pytest.raises(ValueError, match="labels must be one of names, sizes, both, none"):
+        render(g, labels="axes")
+
+
+def test_derived_axis_names_are_simplified_for_display() -> None:
+    assert [simplified(n) for n in ("y/2/2", "x/2/2/2", "2*2*width", "16*width", "(y+1)/2")] == [
+        "y/4",
+        "x/8",
+        "4·width",
+        "16·width",
+        "(y+1)/2",
+    ]
+
+
+def test_the_attention_scale_is_written_as_a_power_of_the_head_axis() -> None:
+    g = diagram_graphs.gpt(1)
+    (scale,) = [n for n in g if g.nodes[n]["op"] == "div" and g.nodes[n]["attrs"]["const"] is not None]
+    label = _flat(g).nodes[scale]["label"]
+    assert "−½" in label and ">head<" in label and "÷" not in label

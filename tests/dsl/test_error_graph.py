@@ -46,3 +46,32 @@ def test_missing_axis_marks_the_wire_into_the_box() -> None:
     g = info.value.graphs["Broken"]
     (label,) = [d["error"] for _, _, d in g.edges(data=True) if "error" in d]
     assert label == "has [batch, seq, hidden], softmax needs model"
+
+
+RESULT_MISMATCH = """axis batch
+axis a = 4, b = 8
+circuit Widen(x: [a]) -> [a] {
+    return linear[a -> b](x) as up
+}
+model M(x: [batch, a]) -> [batch, a] {
+    return Widen(x)
+}
+"""
+
+
+def test_render_text_draws_a_broken_program_up_to_its_error() -> None:
+    diagram, error = ncdl.render_text(BROKEN, path="broken.ncd")
+    assert error is not None and error.diagnostics[0].code == "E120"
+    assert diagram is not None and "axis mismatch in `+`" in diagram.source
+    good, none = ncdl.render_text(BROKEN.replace("gelu(h)", "linear[hidden -> model](gelu(h))"))
+    assert none is None and good is not None
+
+
+def test_an_error_inside_a_circuit_is_anchored_on_the_box_it_follows() -> None:
+    from ncdl.compiler.diagram.render import ERROR_NOTE
+
+    diagram, error = ncdl.render_text(RESULT_MISMATCH, depth=None, panels=False)
+    assert error is not None and error.diagnostics[0].code == "E145"
+    assert diagram is not None
+    anchors = [line for line in diagram.source.splitlines() if line.strip().startswith(f"{ERROR_NOTE} ->")]
+    assert len(anchors) == 1 and '"Widen' not in anchors[0]

@@ -1,34 +1,32 @@
 """The diagram backend: neural circuit diagrams drawn by Graphviz from the IR.
 
-The paper's visual grammar, as drawn here (reading left to right, inputs on
-the left, outputs on the right):
+The paper's visual grammar, as drawn here (inputs left, outputs right; the
+notation glyph by glyph is in ``docs/diagrams.md``):
 
-* **Wires are axes.** Every axis has its own colour (a fixed palette in
-  axis-table order; see the legend, which lists each axis's name and size).
-  A tensor ``[seq, model]`` between two boxes is a bundle of parallel wires,
-  one per axis, drawn as one multi-colour Graphviz edge (``color="c1:c2"``).
-* **Boxes act on the wires they name; the rest pass by.** The wires a box
-  acts on (``linear``'s in/out axes, ``softmax``'s axis, ``contract``'s
-  summed axes) are solid and enter the box from the left; broadcast wires
-  are faint and dashed and touch the box only at its top edge, as the paper
-  draws a broadcast wire running over the box. Elementwise ops act on every
-  wire.
-* **Learned boxes are bold** and list their parameter shapes; contractions
-  read ``Σ head`` with the joined wires in their colours.
-* **Circuits are nested clusters** titled with the circuit name and the
-  instance path. A ``repeat`` is folded to one cluster marked ×N showing
-  iteration 0; ``depth`` collapses deeper circuits into double-bordered
-  boxes; ``expand`` opens chosen instance paths (a repeat's path unfolds it).
-* **Each op is drawn by its glyph**: the op registry names a glyph kind per
-  op (``ncdl.ir.ops.GLYPHS``) and :data:`GLYPH_DRAWINGS` says how to draw
-  each kind; which wires a box acts on is the op's ``acts_on`` rule.
+* **Wires are axes.** Every visible axis has its own colour (the legend lists
+  the visible axes with their sizes) and a label where it enters or changes.
+* **Boxes act on the wires they name; the rest pass by.** Thick wires enter
+  the box; thin, pale wires pass it by (broadcast). Which wires a box acts
+  on is the op's ``acts_on`` rule in the registry.
+* **Each op is drawn by its glyph**: the registry names a glyph kind per op
+  (``ncdl.ir.ops.GLYPHS``) and :data:`GLYPH_DRAWINGS` says how to draw each
+  (bold L^Q, the softmax triangle, the contraction cup, norm circles, the
+  convolution trapezoid).
+* **Circuits** are clusters; a ``repeat`` folds to one cluster marked ×N; a
+  circuit below ``depth`` is a box, and with panels each such circuit is
+  drawn once more as its own ``Name(params) =`` panel (:mod:`.panels`).
+* **One page**: the default view is the most open one that fits a page
+  (:mod:`.view`, measured by :mod:`.page`); long sections wrap into rows,
+  each laid out by ``dot`` and stacked (:mod:`.scene`).
 * **Errors**: in a graph cut short by a type error, the offending wire is
   red and labelled with the two types, and a red note holds the message.
+* **Analysis**: ``cost=True`` overlays FLOPs and bytes; ``backward=True``
+  draws the backward pass (:mod:`.backward`).
 """
 
-from ncdl.compiler.diagram.fold import auto_depth
 from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS
-from ncdl.compiler.diagram.render import render
+from ncdl.compiler.diagram.render import PageWarning
+from ncdl.compiler.diagram.view import render
 from ncdl.compiler.diagram.write import write_diagram
 
-__all__ = ["GLYPH_DRAWINGS", "auto_depth", "render", "write_diagram"]
+__all__ = ["GLYPH_DRAWINGS", "PageWarning", "render", "write_diagram"]

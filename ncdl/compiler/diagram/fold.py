@@ -227,16 +227,3 @@ def _numel(shape: Iterable[int]) -> int:
     for s in shape:
         total *= int(s)
     return total
-
-
-def auto_depth(g: nx.MultiDiGraph, budget: int = 32) -> int | None:
-    """The deepest circuit nesting that keeps at most ``budget`` boxes visible
-    (None when everything fits open), so a large model stays one readable page."""
-    if len(set(plan(g).unit.values())) <= budget:
-        return None
-    best = 0
-    for depth in range(1, 16):
-        if len(set(plan(g, depth).unit.values())) > budget:
-            break
-        best = depth
-    return best

@@ -8,6 +8,9 @@ wrapper, which the graphviz package passes through unquoted.
 
 from __future__ import annotations
 
+import functools
+import re
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
@@ -34,9 +37,25 @@ def small(text: str, colour: str = "#555555") -> str:
     return f'<FONT POINT-SIZE="9" COLOR="{colour}">{text}</FONT>'
 
 
+@functools.lru_cache(maxsize=4096)
+def simplified(name: str) -> str:
+    """A derived axis name with its constant factors folded: ``y/2/2`` -> ``y/4``, ``2*2*w`` -> ``4·w``."""
+    while True:
+        folded = re.sub(r"/(\d+)/(\d+)", lambda m: f"/{int(m[1]) * int(m[2])}", name)
+        folded = re.sub(r"(?<![\w/])(\d+)\*(\d+)\*", lambda m: f"{int(m[1]) * int(m[2])}*", folded)
+        if folded == name:
+            return name.replace("*", "·")
+        name = folded
+
+
+def shown(name: str) -> str:
+    """An axis name as the diagram writes it: simplified (:func:`simplified`) and escaped."""
+    return escape(simplified(name))
+
+
 def axis(name: str, colours: dict[str, str]) -> str:
     """An axis name in its wire's colour."""
-    return f'<FONT COLOR="{colours.get(name, UNKNOWN)}">{escape(name)}</FONT>'
+    return f'<FONT COLOR="{colours.get(name, UNKNOWN)}">{shown(name)}</FONT>'
 
 
 def axes(names: Iterable[str], colours: dict[str, str], sep: str = " ") -> str:
@@ -50,6 +69,14 @@ def count_text(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g}{unit}"
     return str(n)
+
+
+def byte_text(n: int) -> str:
+    """``65536`` -> ``64 KiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
 
 
 def _const(value: Any) -> str:
@@ -70,13 +97,17 @@ def _no_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str])
 
 def _port_label(node: dict[str, Any], colours: dict[str, str]) -> str:
     a = node["attrs"]
-    name = escape(str(a["name"] or node.get("name", node["op"])))
     of = a["of"] if "of" in a else None
-    return f"<B>{name}</B><BR/>{tensor_type(node['axes'], colours, node.get('dtype', ''), of)}"
+    kind = tensor_type(node["axes"], colours, node.get("dtype", ""), of)
+    if a["name"] == "":  # a definition panel's port: the type is all it has
+        return kind
+    name = escape(str(a["name"] or node.get("name", node["op"])))
+    return f"<B>{name}</B><BR/>{kind}"
 
 
 def _operator_label(node: dict[str, Any], colours: dict[str, str]) -> str:
     sym, a = escape(OPS[node["op"]].title), node["attrs"]
+    sym = "∂" + sym if node.get("derivative") else sym
     const = a["const"] if "const" in a else None
     if const is None:
         return sym
@@ -92,14 +123,19 @@ def _learned_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, 
 
 
 def _norm_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
-    return axes(a["axes"], colours) if "axes" in a else axis(a["axis"], colours)
+    """The axes the statistics are taken over: a layer norm's own, all but a batch norm's channel."""
+    if "axes" in a:
+        return axes(a["axes"], colours)
+    return "over " + axes([x for x in node["axes"] if x != a["axis"]], colours)
 
 
 def _conv_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
-    kernel = "×".join(str(k) for k in a["kernel"])
-    stride = "×".join(str(s) for s in a["stride"])
-    head = f"{axis(a['in'], colours)} → {axis(a['out'], colours)} · {_pairs(a['spatial'], colours)}"
-    return f"{head}<BR/>{small(f'kernel {kernel} stride {stride}')}"
+    """The paper's ``★ k`` with ``/s`` for a stride, then the channel map."""
+    kernel = "×".join(str(k) for k in dict.fromkeys(a["kernel"]))
+    stride = "×".join(str(s) for s in dict.fromkeys(a["stride"]))
+    star = f"★{kernel}" + (f" /{stride}" if stride != "1" else "")
+    channels = f"{axis(a['in'], colours)}→{axis(a['out'], colours)}"
+    return f"{escape(star)}<BR/>{small(channels)}"
 
 
 def _pool_detail(node: dict[str, Any], a: dict[str, Any], colours: dict[str, str]) -> str:
@@ -135,8 +171,10 @@ class Drawing:
     ``label``, when set, draws the whole label (ports and operators); otherwise
     the label is the op's registry title (bold for a box with parameters) and
     ``detail``. ``shape`` is ``"box"`` (always a box), ``"symbol"`` (always a
-    small ellipse) or ``"auto"`` (an ellipse when there is neither detail nor
-    parameters); ``attrs`` replace the computed shape attributes.
+    small ellipse), ``"auto"`` (an ellipse when there is neither detail nor
+    parameters) or ``"glyph"`` (the paper's shape, given by ``attrs``, with
+    the title small above the detail); ``attrs`` replace the computed shape
+    attributes.
     """
 
     detail: Detail = _no_detail
@@ -149,6 +187,17 @@ _PORT = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f2f2f2", "col
 _SYMBOL = {"shape": "ellipse", "margin": "0.05,0.02"}
 _LEARNED = {"shape": "box", "style": "bold", "penwidth": "2.5"}
 _PLAIN = {"shape": "box", "style": "rounded"}
+#: The paper's shapes, in a left-to-right diagram.
+_TRIANGLE = {"shape": "triangle", "orientation": "90", "margin": "0", "fillcolor": "#e8f4e8", "style": "filled"}
+_CUP = {"shape": "house", "orientation": "270", "margin": "0.02", "fillcolor": "#efe6f7", "style": "filled"}
+_CIRCLE = {"shape": "circle", "margin": "0", "penwidth": "1.6", "width": "0.3"}
+_TRAPEZOID = {
+    "shape": "trapezium",
+    "orientation": "270",
+    "margin": "0.02",
+    "fillcolor": "#d6ecfa",
+    "style": "filled,bold",
+}
 
 #: How to draw each glyph kind of the op registry.
 GLYPH_DRAWINGS: dict[str, Drawing] = {
@@ -156,13 +205,13 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
     "learned": Drawing(_learned_detail),
     "operator": Drawing(shape="symbol", label=_operator_label),
     "function": Drawing(),
-    "softmax": Drawing(lambda n, a, c: axis(a["axis"], c)),
-    "cup": Drawing(lambda n, a, c: axes(a["over"], c), shape="box"),
-    "norm": Drawing(_norm_detail, shape="box"),
+    "softmax": Drawing(lambda n, a, c: axis(a["axis"], c), shape="glyph", attrs=_TRIANGLE),
+    "cup": Drawing(lambda n, a, c: axes(a["over"], c), shape="glyph", attrs=_CUP),
+    "norm": Drawing(_norm_detail, shape="glyph", attrs=_CIRCLE),
     "reduce": Drawing(lambda n, a, c: axes(a["axes"], c), shape="box"),
     "mask": Drawing(lambda n, a, c: axes(a["axes"] if "axes" in a else [a["query"], a["key"]], c, ", ")),
     "wiring": Drawing(lambda n, a, c: _WIRING_DETAILS[n["op"]](n, a, c)),
-    "conv": Drawing(_conv_detail),
+    "conv": Drawing(_conv_detail, shape="glyph", attrs=_TRAPEZOID),
     "pool": Drawing(_pool_detail),
     "dropout": Drawing(lambda n, a, c: f"p={_const(a['p'])}"),
     "scan": Drawing(lambda n, a, c: axis(a["axis"], c), shape="box"),
@@ -173,7 +222,13 @@ GLYPH_DRAWINGS: dict[str, Drawing] = {
 
 
 def _title(node: dict[str, Any]) -> str:
-    """The op's registry title, marked for a transposed convolution (ᵀ) or a linear map with bias (₊)."""
+    """The op's registry title, marked for a transposed convolution (ᵀ) or a linear map with bias (₊);
+    ``∂`` before it for a box of the backward pass."""
+    mark = "∂" if node.get("derivative") else ""
+    return mark + _plain_title(node)
+
+
+def _plain_title(node: dict[str, Any]) -> str:
     op, a = OPS[node["op"]], node["attrs"]
     if "transposed" in a and a["transposed"]:
         return op.title + "ᵀ"
@@ -190,7 +245,7 @@ def tensor_type(names: list[str], colours: dict[str, str], dtype: str = "float32
 
 
 def params_text(node: dict[str, Any]) -> str:
-    """One small line per parameter: ``weight 512×128`` or ``weight = tok.weight``."""
+    """The parameters, plain text: ``weight 512×128 · bias 512`` or ``weight = tok.weight``."""
     lines = []
     for p in node.get("params") or []:
         if p.get("tied_to"):
@@ -198,38 +253,89 @@ def params_text(node: dict[str, Any]) -> str:
         else:
             shape = "×".join(str(s) for s in p.get("shape", [])) or "scalar"
             lines.append(f"{escape(p['key'])} {shape}")
-    return small(" · ".join(lines)) if lines else ""
+    return " · ".join(lines)
 
 
-def node_label(node: dict[str, Any], colours: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The label and shape attributes of one visible IR node, drawn by its op's glyph."""
+def node_label(node: dict[str, Any], colours: dict[str, str], scale: str | None = None) -> tuple[str, dict[str, str]]:
+    """The label and shape attributes of one visible IR node, drawn by its op's glyph.
+
+    ``scale``, when given, replaces an operator's constant with its symbolic
+    form (``× k^−½`` for ``÷ 4.0`` when ``k`` has size 16).
+    """
     drawing = GLYPH_DRAWINGS[OPS[node["op"]].glyph]
+    if scale is not None and OPS[node["op"]].glyph == "operator":
+        return html(scale), dict(_SYMBOL)
     if drawing.label is not None:
         return html(drawing.label(node, colours)), dict(drawing.attrs or _SYMBOL)
     title, detail = _title(node), drawing.detail(node, node["attrs"], colours)
     learned = bool(node.get("params"))
+    if drawing.shape == "glyph":  # the paper's shape holds the detail; the title sits beside it
+        attrs = dict(drawing.attrs or _PLAIN)
+        name = small(f"<B>{escape(title)}</B>" if learned else escape(title), "#333333")
+        if learned:
+            attrs["penwidth"] = "2.5"
+        if attrs["shape"] == "circle":  # a norm's circle stays small: what it normalises over goes beside it
+            attrs["xlabel"] = html(f"{name}<BR/>{small(detail, '#000000')}" if detail else name)
+            return html(" "), attrs
+        attrs["xlabel"] = html(name)
+        return html(small(detail, "#000000") if detail else " "), attrs
     if drawing.shape == "symbol" or (drawing.shape == "auto" and not detail and not learned):
         return html(escape(title)), dict(_SYMBOL)
     text = f"<B>{escape(title)}</B>" if learned else escape(title)
+    if OPS[node["op"]].glyph == "learned":
+        text += _role(node)
     if detail:
         text += f" {detail}"
-    if learned:
-        text += "<BR/>" + params_text(node)
+    if learned:  # the weights' shapes are in the tooltip (see params_text), as the paper leaves them out
         return html(text), dict(_LEARNED)
     return html(text), dict(_PLAIN)
 
 
-def box_label(box: Box) -> tuple[str, dict[str, str]]:
-    """The label and attributes of a collapsed circuit or repeat."""
-    name = escape(box.circuit or ("repeat" if box.frame.is_repeat else box.frame.path))
-    text = f"<B>{name}</B>"
+def _role(node: dict[str, Any]) -> str:
+    """The paper's role superscript of a learned map: ``as q`` -> L^Q (nothing for a default name)."""
+    name = str(node.get("name") or "")
+    if not name or name == node["op"]:
+        return ""
+    role = name.upper() if len(name) <= 2 else name
+    return f"<SUP>{escape(role)}</SUP>"
+
+
+def call_text(name: str, args: dict[str, Any] | None) -> str:
+    """``BasicBlock(stride=2)``: a circuit with the integer parameters of its call (HTML-escaped)."""
+    inner = ", ".join(f"{k}={v}" for k, v in (args or {}).items())
+    return escape(f"{name}({inner})" if inner else name)
+
+
+def box_label(box: Box, args: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+    """The label and attributes of a collapsed circuit or repeat (with its call's parameters)."""
+    name = box.circuit or ("repeat" if box.frame.is_repeat else box.frame.path)
+    text = f"<B>{call_text(name, args)}</B>"
     if box.count is not None:
         text += f" ×{box.count}"
     text += "<BR/>" + small(escape(box.frame.path) + (f" · {count_text(box.params)} params" if box.params else ""))
-    attrs = {"shape": "box", "peripheries": "2", "style": "bold" if box.params else "solid"}
+    attrs = {"shape": "box3d" if box.params else "box", "style": "bold" if box.params else "solid"}
     if box.params:
         attrs["penwidth"] = "2"
     return html(text), attrs
+
+
+def panel_title(name: str, args: dict[str, Any] | None) -> str:
+    """A definition panel's title: ``Block(…) =``, as the paper writes a circuit's definition."""
+    return html(f"<B>{call_text(name, args)} =</B>")
+
+
+def wire_label(names: list[str], colours: dict[str, str], table: dict[str, Any], mode: str) -> str | None:
+    """A wire's label: its axes' names, sizes, or ``name size`` (None for ``mode="none"``)."""
+    if mode == "none" or not names:
+        return None
+    parts = []
+    for n in names:
+        size = str(table[n].size) if n in table else "?"
+        text = {"names": shown(n), "sizes": shown(size), "both": f"{shown(n)} {shown(size)}"}[mode]
+        if mode == "both" and size == n:
+            text = shown(n)
+        parts.append(f'<FONT COLOR="{colours.get(n, UNKNOWN)}">{text}</FONT>')
+    return html(f'<FONT POINT-SIZE="9">{" ".join(parts)}</FONT>')
 
 
 def cluster_label(frame: Frame, counts: dict[str, int], bodies: dict[str, str], folded: bool) -> str:
@@ -246,22 +352,29 @@ def cluster_label(frame: Frame, counts: dict[str, int], bodies: dict[str, str], 
     return html(f"{title}  {small(escape(frame.path))}")
 
 
-def legend_label(g: nx.MultiDiGraph, colours: dict[str, str]) -> str:
-    """A table of every axis: colour swatch, name, size; and the two wire styles."""
-    rows = ['<TR><TD COLSPAN="3" ALIGN="LEFT"><B>axes</B></TD></TR>']
-    for name, ax in g.graph.get("axes", {}).items():
-        rows.append(
-            f'<TR><TD BGCOLOR="{colours[name]}" FIXEDSIZE="TRUE" WIDTH="14" HEIGHT="12"></TD>'
-            f'<TD ALIGN="LEFT">{axis(name, colours)}</TD><TD ALIGN="LEFT">{escape(size_text(ax))}</TD></TR>'
-        )
-    rows.append(f'<TR><TD COLSPAN="3" ALIGN="LEFT">{small("solid: the box acts on the wire")}</TD></TR>')
-    rows.append(f'<TR><TD COLSPAN="3" ALIGN="LEFT">{small("dashed, faint: the wire passes by (broadcast)")}</TD></TR>')
-    table = (
-        '<TABLE BORDER="1" COLOR="#aaaaaa" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">' + "".join(rows) + "</TABLE>"
-    )
-    return html(table)
+def legend_label(g: nx.MultiDiGraph, colours: dict[str, str], visible: set[str] | None = None) -> str:
+    """A compact table of the visible axes: swatch, name and size, three to a row."""
+    table = g.graph.get("axes", {})
+    names = [n for n in table if visible is None or n in visible]
+    cells = [
+        f'<TD BGCOLOR="{colours[n]}" FIXEDSIZE="TRUE" WIDTH="10" HEIGHT="10"></TD>'
+        f'<TD ALIGN="LEFT">{axis(n, colours)}</TD><TD ALIGN="LEFT">{escape(size_text(table[n]))}</TD>'
+        for n in names
+    ]
+    per_row = 3
+    rows = [
+        f'<TR><TD COLSPAN="{3 * per_row}" ALIGN="LEFT"><B>axes</B> '
+        + small("thick: the box acts on the wire · thin: it passes by")
+        + "</TD></TR>"
+    ]
+    for i in range(0, len(cells), per_row):
+        rows.append("<TR>" + "".join(cells[i : i + per_row]) + "</TR>")
+    body = "".join(rows)
+    return html(f'<TABLE BORDER="1" COLOR="#aaaaaa" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">{body}</TABLE>')
 
 
 def error_label(message: str) -> str:
     """The red note that carries the error message."""
-    return html(f'<FONT COLOR="{ERROR}"><B>error</B><BR/>{escape(message)}</FONT>')
+    lines = [escape(part) for line in message.splitlines() for part in textwrap.wrap(line, 64) or [""]]
+    body = '<BR ALIGN="LEFT"/>'.join(lines)
+    return html(f'<FONT COLOR="{ERROR}"><B>error</B><BR/>{body}</FONT>')

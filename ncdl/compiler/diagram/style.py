@@ -11,7 +11,8 @@ from typing import Any
 
 import networkx as nx
 
-#: Wire colours, assigned to axes in axis-table order (cycled when a model has more axes).
+#: Wire colours, given in axis-table order to the axes a view shows (so two visible axes
+#: never share one while at most this many are visible; past that, wire labels tell them apart).
 PALETTE: tuple[str, ...] = (
     "#1f77b4",  # blue
     "#ff7f0e",  # orange
@@ -25,6 +26,18 @@ PALETTE: tuple[str, ...] = (
     "#e7ba52",  # gold
     "#7f7f7f",  # grey
     "#637939",  # moss
+    "#843c39",  # maroon
+    "#5254a3",  # indigo
+    "#8ca252",  # sage
+    "#bd9e39",  # ochre
+    "#ad494a",  # brick
+    "#a55194",  # plum
+    "#6b6ecf",  # periwinkle
+    "#3182bd",  # steel
+    "#31a354",  # emerald
+    "#756bb1",  # lavender
+    "#636363",  # charcoal
+    "#e6550d",  # rust
 )
 
 #: Colour of an axis the axis table does not know (only in a graph cut short by an error).
@@ -39,9 +52,17 @@ WIRE_WIDTH = "2.2"
 PASSING_WIDTH = "1.4"
 
 
-def axis_colours(g: nx.MultiDiGraph) -> dict[str, str]:
-    """``axis name -> colour``: the palette in axis-table order."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(g.graph.get("axes", {}))}
+def axis_colours(g: nx.MultiDiGraph, visible: set[str] | None = None) -> dict[str, str]:
+    """``axis name -> colour``: the palette in axis-table order, the ``visible`` axes first served.
+
+    Visible axes (all, when None) take the palette in table order, so no two of
+    them share a colour while they number at most ``len(PALETTE)``; the others
+    (drawn nowhere in this view) continue the cycle.
+    """
+    names = list(g.graph.get("axes", {}))
+    first = [n for n in names if visible is None or n in visible]
+    rest = [n for n in names if n not in first]
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(first + rest)}
 
 
 def size_text(axis: Any) -> str:
