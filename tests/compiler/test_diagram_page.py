@@ -10,6 +10,7 @@ import diagram_graphs
 import graphviz
 import pytest
 
+import ncdl
 from ncdl import architectures
 from ncdl.compiler.diagram import PageWarning, render
 from ncdl.compiler.diagram.page import COLUMN_PT, MAX_ASPECT, MIN_TEXT_PT, measure
@@ -44,9 +45,22 @@ def test_no_two_visible_axes_share_a_colour(drawn: dict, name: str, model: str) 
     assert swatches and len(swatches) == len(set(swatches))
 
 
+#: Boxes that no bundled model draws at its default view: a scan and routing.
+ROUTING_AND_SCANS = [
+    "axis batch, seq, inner = 8\n"
+    "model Recur(a: [batch, seq, inner], b: [batch, seq, inner]) -> [batch, seq, inner] {\n"
+    "    return scan[seq](a, b) + cumsum[seq](b)\n}",
+    "axis tok, expert = 4, choice = 2\n"
+    "model Route(x: [tok, expert]) -> [tok, expert] {\n"
+    "    w, top = topk[expert -> choice](x, k=2)\n"
+    "    return scatter[choice -> expert](softmax[choice](w), top)\n}",
+]
+
+
 def test_every_glyph_of_the_registry_is_drawn_somewhere(drawn: dict) -> None:
     sources = [d.source for d in drawn.values()]
     sources += [render(diagram_graphs.gpt(1, dropout=True), depth=None, panels=False).source]
+    sources += [render(ncdl.loads(text).graph(), depth=None, panels=False).source for text in ROUTING_AND_SCANS]
     ops = set()
     for source in sources:
         for attrs in diagram_dot.parse(source).nodes.values():
