@@ -46,6 +46,7 @@ import torch.fx as fx
 from torch import nn
 
 from ncdl.compiler.fx.lower import FxEmitter, Rule, _Codegen, _node_name
+from ncdl.compiler.fx.weights import Instance
 
 #: Meta keys on flat fx nodes: the unit path that emitted the node, and the name the emitter asked for.
 UNIT, NAME = "ncdl_unit", "ncdl_name"
@@ -441,7 +442,7 @@ def _lists_for_repeats(root: nn.Module, repeats: dict[str, int]) -> None:
             container = root.get_submodule(path)
         except AttributeError:
             continue
-        if type(container) is not nn.Module or list(container._modules) != [str(i) for i in range(count)]:
+        if type(container) not in (nn.Module, Instance) or list(container._modules) != [str(i) for i in range(count)]:
             continue
         _replace(root, path, nn.ModuleList(_children(container)))
 
