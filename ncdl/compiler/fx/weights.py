@@ -118,9 +118,8 @@ def _initialise(t: torch.Tensor, spec: dict[str, Any]) -> None:
             raise ValueError(f"{spec['name']}: unknown init kind {kind!r}")
 
 
-def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
-    """Note on the instance's module which box its tensor ``spec`` belongs to."""
-    *path, leaf = spec["name"].split(".")
+def _owner(root: nn.Module, path: list[str]) -> nn.Module:
+    """The module at ``path`` below ``root``, creating empty :class:`Instance` modules on the way."""
     module = root
     for part in path:
         child = module._modules.get(part)
@@ -128,6 +127,13 @@ def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
             child = Instance()
             module.add_module(part, child)
         module = child
+    return module
+
+
+def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
+    """Note on the instance's module which box its tensor ``spec`` belongs to."""
+    *path, leaf = spec["name"].split(".")
+    module = _owner(root, path)
     if path:
         module.__dict__["_ncdl_box"] = box
         module.__dict__.setdefault("_ncdl_axes", {})[leaf] = [a for a in spec["axes"] if not a.startswith("<")]
@@ -135,13 +141,7 @@ def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
 
 def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool) -> None:
     *path, leaf = name.split(".")
-    module = root
-    for part in path:
-        child = module._modules.get(part)
-        if child is None:
-            child = Instance()
-            module.add_module(part, child)
-        module = child
+    module = _owner(root, path)
     if buffer:
         module.register_buffer(leaf, tensor)
     else:
