@@ -50,7 +50,8 @@ def _load(args: argparse.Namespace):
         if circuit in program.models:
             raise UsageError(f"'{circuit}' is a model; use --model {circuit}")
         try:
-            program = program.circuit(circuit, **values)
+            drawing = getattr(args, "command", "") == "render"  # a symbolic circuit is for drawing only
+            program = (program.symbolic_circuit if drawing else program.circuit)(circuit, **values)
         except NcdlError as err:
             decl = program.circuits.get(circuit)
             unset = [p.name for p in decl.params if p.default is None and p.name not in values] if decl else []

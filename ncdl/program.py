@@ -70,6 +70,21 @@ class Program:
         checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name)
         return self._derived(checked)
 
+    def symbolic_circuit(self, name: str, **params: int) -> Program:
+        """:meth:`circuit` for drawing: an axis parameter left unset stays a symbol even
+        where the circuit reads it as a number (``sqrt(head)``, drawn ``head^−½``).
+
+        Such a number takes a stand-in value (``graph["stand_ins"]``), so the
+        program is for :meth:`render` only, not for running.
+
+        Example:
+            >>> load("attention.ncd").symbolic_circuit("Attention").render()  # doctest: +SKIP
+        """
+        checked = check_source(
+            self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name, symbolic=True
+        )
+        return self._derived(checked)
+
     def _derived(self, checked: Any) -> Program:
         program = Program(checked.graphs, self.path, self.text, checked.warnings, checked.circuits)
         program.allow_paths = self.allow_paths

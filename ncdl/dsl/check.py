@@ -52,12 +52,15 @@ def check_source(
     *,
     overrides: dict[str, dict[str, int]] | None = None,
     circuit: str | None = None,
+    symbolic: bool = False,
 ) -> Checked:
     """Check ncdl source; return its models' IR and its warnings, or raise NcdlError.
 
     ``overrides`` gives models other parameter values (``{"GPT": {"heads": 8}}``);
     ``circuit`` makes the file's circuit of that name its only model (its
-    axis parameters without a value become free axes). Warnings are reported
+    axis parameters without a value become free axes; with ``symbolic``, a
+    number read from such an axis takes a stand-in value, for drawing only:
+    see ``Elaborator.stand_ins``). Warnings are reported
     only for a file without errors (an error's consequences would show up as
     warnings too).
     """
@@ -66,14 +69,19 @@ def check_source(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check_source(text, path, allow_paths, overrides or {}, circuit)
+        return _check_source(text, path, allow_paths, overrides or {}, circuit, symbolic)
     finally:
         if enabled:
             gc.enable()
 
 
 def _check_source(
-    text: str, path: str, allow_paths: tuple[str, ...], overrides: dict[str, dict[str, int]], circuit: str | None
+    text: str,
+    path: str,
+    allow_paths: tuple[str, ...],
+    overrides: dict[str, dict[str, int]],
+    circuit: str | None,
+    symbolic: bool = False,
 ) -> Checked:
     modules, sources = load_modules(text, path, allow_paths)
     scratch = Elaborator(None, {}, {}, set(), sources, BOXES)
@@ -93,6 +101,8 @@ def _check_source(
     for decl in targets:
         el = Elaborator(decl, circuits, axes, global_axes, sources, BOXES)
         el.broken_axes = scratch.broken_axes
+        if symbolic and circuit is not None:
+            el.stand_ins = {}
         g = el.elaborate_model()
         if not el.diagnostics:
             el.diagnostics += check_names(g, sources) + check_limits(g, sources)

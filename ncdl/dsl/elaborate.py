@@ -81,6 +81,11 @@ class Elaborator:
         #: left to each call site.
         self.generic = generic
         self.opaque: set[str] = set()
+        #: Drawing a generic circuit (``ncdl render --circuit``): a number read from an
+        #: axis without a fixed size (``sqrt(head)``) takes a stand-in value, kept here
+        #: and in ``g.graph["stand_ins"]``, so the circuit is drawn with its axes
+        #: symbolic (the diagram writes ``head^−½``). None: such a number is an error.
+        self.stand_ins: dict[str, float] | None = None
         #: Axes whose declaration failed: uses of them raise no further diagnostics.
         self.broken_axes: set[str] = set()
         #: The circuit calls being inlined, outermost first: (circuit, call span).
@@ -188,6 +193,18 @@ class Elaborator:
         """True when a size question depends on an opaque parameter: while a
         circuit is checked at its definition, each call site answers it."""
         return self.generic and any(s.symbols() & self.opaque for s in sizes)
+
+    def stand_in(self, axis: str) -> float:
+        """The stand-in number of an axis without a fixed size (see ``stand_ins``): a prime
+        over 1000, a different one per axis, so that no ordinary constant is mistaken for it."""
+        assert self.stand_ins is not None
+        if axis not in self.stand_ins:
+            n = int(max(self.stand_ins.values(), default=1000.0)) + 1
+            while any(n % d == 0 for d in range(2, int(n**0.5) + 1)):
+                n += 1
+            self.stand_ins[axis] = float(n)
+            self.g.graph["stand_ins"] = self.stand_ins
+        return self.stand_ins[axis]
 
     # ---- axes and sizes --------------------------------------------------
     def lookup_axis(self, name: str, env: Env) -> str | None:
@@ -936,6 +953,8 @@ class Elaborator:
             size = self.axes[concrete].fixed
             if size is None and (self.deferred(self.axes[concrete].size) or concrete in self.broken_axes):
                 return 1.0
+            if size is None and self.stand_ins is not None:
+                return self.stand_in(concrete)
             if size is None:
                 return self.error(
                     "E109",

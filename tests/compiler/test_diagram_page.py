@@ -38,6 +38,18 @@ def test_the_default_view_fits_a_page(drawn: dict, name: str, model: str) -> Non
     assert page.font * min(1.0, COLUMN_PT / page.width) >= MIN_TEXT_PT, page.describe()
 
 
+#: Library circuits drawn with their axes symbolic (``ncdl render FILE --circuit NAME``).
+CIRCUITS = [("attention", "Attention"), ("attention", "CausalAttention")]
+
+
+@pytest.mark.parametrize(("name", "circuit"), CIRCUITS)
+def test_a_symbolic_library_circuit_fits_a_page(name: str, circuit: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PageWarning)
+        page = measure(architectures.load(name).symbolic_circuit(circuit).render())
+    assert page.fits, page.describe()
+
+
 @pytest.mark.parametrize(("name", "model"), MODELS)
 def test_no_two_visible_axes_share_a_colour(drawn: dict, name: str, model: str) -> None:
     legend = diagram_dot.parse(drawn[name, model].source).nodes[LEGEND]["label"]

@@ -37,5 +37,6 @@ def test_render_all_draws_every_bundled_model(tmp_path: Path) -> None:
     expected = {
         f"{name}_{model}" for name in architectures.list_architectures() for model in architectures.load(name).models
     }
+    expected |= {"attention_Attention", "attention_CausalAttention"}  # library circuits, drawn symbolically
     assert {p.stem for p in written} == expected
     assert all(p.stat().st_size > 0 for p in written)

@@ -317,7 +317,8 @@ def _scale_text(g: nx.MultiDiGraph, n: str, axes_table: dict[str, Any], colours:
     """``× k^−½`` for a division by √size of an axis (the attention scale), else None.
 
     The IR keeps only the constant; the axis is the one the producing
-    contraction summed over, or else any axis of that size.
+    contraction summed over, or else any axis of that size (a symbolic
+    circuit's axis: its stand-in number, ``g.graph["stand_ins"]``).
     """
     data = g.nodes[n]
     if data["op"] not in ("div", "mul") or data["attrs"]["const"] is None or data["attrs"]["const_left"]:
@@ -329,9 +330,11 @@ def _scale_text(g: nx.MultiDiGraph, n: str, axes_table: dict[str, Any], colours:
         if g.nodes[u]["op"] == "contract":
             candidates += list(g.nodes[u]["attrs"]["over"])
     candidates += list(axes_table)
+    stand_ins = g.graph.get("stand_ins") or {}  # a symbolic circuit's axes read as numbers
     for name in candidates:
         ax = axes_table.get(name)
         size = ax.size.as_int() if ax is not None and hasattr(ax.size, "as_int") else None
+        size = stand_ins.get(name) if size is None else size
         if size is not None and math.isclose(size, square, rel_tol=1e-6):
             return f"× {labels.axis(name, colours)}<SUP>−½</SUP>"
     return None

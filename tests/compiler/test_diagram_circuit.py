@@ -1,0 +1,56 @@
+"""`ncdl render FILE --circuit NAME`: a library circuit drawn with its axes symbolic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import diagram_dot
+import pytest
+
+import ncdl
+from ncdl.cli import main
+from ncdl.compiler.diagram.render import LEGEND
+
+ATTENTION = Path(__file__).resolve().parents[2] / "ncdl" / "architectures" / "attention.ncd"
+
+
+@pytest.fixture(scope="module")
+def attention() -> ncdl.Program:
+    return ncdl.load(str(ATTENTION)).symbolic_circuit("Attention")
+
+
+def test_a_number_read_from_a_symbolic_axis_takes_a_stand_in(attention: ncdl.Program) -> None:
+    g = attention.graph()
+    assert attention.models == ["Attention"]
+    assert [str(g.graph["axes"][a].size) for a in ("query", "key", "head")] == ["query", "key", "head"]
+    assert list(g.graph["stand_ins"]) == ["head"]  # sqrt(head) is the only number read from an axis
+    stand_in = g.graph["stand_ins"]["head"]
+    assert stand_in > 1000 and all(stand_in % d for d in range(2, int(stand_in**0.5) + 1))  # a prime
+    scale = [d["attrs"]["const"] for _, d in g.nodes(data=True) if d["op"] == "div"]
+    assert scale == [pytest.approx(stand_in**0.5)]
+
+
+def test_without_symbolic_the_same_circuit_still_needs_sizes() -> None:
+    with pytest.raises(ncdl.NcdlError, match=r"error\[E109\]: axis 'head' has no fixed size"):
+        ncdl.load(str(ATTENTION)).circuit("Attention")
+
+
+def test_the_attention_circuit_is_drawn_as_the_papers_figure_20(attention: ncdl.Program) -> None:
+    dot = diagram_dot.parse(attention.render().source)
+    labels = [n.get("label", "") for n in dot.nodes.values()]
+    assert sum("× " in t and "head</FONT><SUP>−½</SUP>" in t for t in labels) == 1  # the scale, symbolic
+    assert sum(n.get("shape") == "triangle" for n in dot.nodes.values()) == 1  # softmax over key
+    legend = dot.nodes[LEGEND]["label"]
+    for axis in ("query", "key", "head"):
+        assert f'>{axis}</FONT></TD><TD ALIGN="LEFT">{axis} (free)</TD>' in legend  # sizes stay symbols
+
+
+def test_cli_renders_a_library_circuit_without_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "attention.svg"
+    assert main(["render", str(ATTENTION), "--circuit", "Attention", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == f"wrote {out}\n"
+    svg = out.read_text()
+    assert "head" in svg and "−½" in svg and "E109" not in svg
+    # check and compile still need the sizes (a stand-in is for drawing only)
+    assert main(["check", str(ATTENTION), "--circuit", "Attention"]) == 1
+    assert "error[E109]" in capsys.readouterr().err
