@@ -202,3 +202,16 @@ def test_the_cli_prints_every_submodule_or_one_flat_graph(tmp_path: Path, capsys
     assert "self.ff(" not in flat and flat.count("def forward") == 1
     assert main(["compile", str(path), "--hierarchy", "0"]) == 2
     assert "expected 'flat', 'instances' or a depth >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_a_value_named_by_a_dotted_label_enters_a_unit_as_an_identifier() -> None:
+    text = (
+        HEAD
+        + FF
+        + "model M(x: [batch, seq, model]) -> [batch, seq, model] {\n"
+        + "    c = linear[model -> model](x) as mlp.2\n"
+        + "    repeat 2 as h { x = x + FF(c) as ff }\n    return x\n}\n"
+    )
+    flat, nested = _pair(text)
+    assert "def forward(self, mlp_2, " in nested.h[0].code
+    _same(flat, nested, torch.randn(2, 5, 8))

@@ -36,7 +36,9 @@ Example:
 from __future__ import annotations
 
 import heapq
+import keyword
 import operator
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -340,7 +342,14 @@ def _name(n: fx.Node) -> str:
 
 
 def _fresh(name: str, taken: set[str]) -> str:
-    """``name``, or ``name_1``, ``name_2``, ... when taken (placeholders are the forward's argument names)."""
+    """``name``, or ``name_1``, ``name_2``, ... when taken (placeholders are the forward's argument names).
+
+    A value named by a dotted label (``mlp.2``) becomes an identifier (``mlp_2``): an argument name
+    must be one.
+    """
+    name = re.sub(r"\W", "_", name)
+    if not name.isidentifier() or keyword.iskeyword(name):
+        name = f"v_{name}"
     fresh, i = name, 0
     while fresh in taken:
         i += 1
