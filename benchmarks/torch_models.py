@@ -1,7 +1,7 @@
 """The torch.nn models the benchmarks compare ncdl against, and their ncdl twins.
 
 The models are the tests' references (``tests/architectures/torch_refs.py``:
-nanoGPT's GPT, torchvision's ResNet and ViT layouts), one set for both, so what
+nanoGPT's GPT, torchvision's ResNet layout, transformers' ViT), one set for both, so what
 is benchmarked is what is tested. ``ncdl_twin`` builds the ncdl module of the
 same shape and copies a reference's weights into it.
 """
@@ -9,25 +9,23 @@ same shape and copies a reference's weights into it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "architectures"))
-from torch_refs import GPT, ViT, resnet18  # noqa: E402
+from torch_refs import GPT, ViT, nanogpt, resnet18  # noqa: E402
 
 import ncdl  # noqa: E402
 from ncdl import architectures  # noqa: E402
-from ncdl.architectures.mappings import nanogpt, torchvision_resnet, torchvision_vit  # noqa: E402
 from ncdl.weights import load_torch_state_dict  # noqa: E402
 
 __all__ = ["GPT", "ViT", "ViTB16", "ncdl_twin", "randomize_norms", "resnet18", "resnet_program"]
 
 
 def ViTB16() -> ViT:  # noqa: N802 - named like the model it builds
-    """torchvision's ViT-B/16 (224 x 224 images, 1000 classes)."""
+    """ViT-B/16 (224 x 224 images, 1000 classes), transformers' implementation."""
     return ViT(image=224, patch=16, d=768, heads=12, hidden=3072, layers=12, classes=1000)
 
 
@@ -59,14 +57,11 @@ def resnet_program(image: int) -> ncdl.Program:
 
 
 def ncdl_twin(kind: str, reference: nn.Module, program: ncdl.Program, model: str) -> torch.fx.GraphModule:
-    """ncdl's module for ``model`` holding ``reference``'s weights."""
+    """ncdl's module for ``model`` holding ``reference``'s weights (ResNet and ViT load them
+    by their own names; nanoGPT fuses q, k and v, which :func:`nanogpt` splits)."""
     module = program.to_torch(model)
-    mapping: Callable | dict | None
     if kind == "gpt":
-        mapping = nanogpt
-    elif kind == "resnet":
-        mapping = torchvision_resnet
+        load_torch_state_dict(module, reference.state_dict(), nanogpt)
     else:
-        mapping = torchvision_vit(len(reference.encoder.layers))
-    load_torch_state_dict(module, reference.state_dict(), mapping)
+        module.load_state_dict(reference.state_dict(), strict=True)
     return module

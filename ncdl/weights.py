@@ -5,9 +5,10 @@ reads the source tensor of the same name unless ``mapping`` says otherwise.
 A source tensor whose element count matches is reshaped, so torch.nn's flat
 ``[out, in]`` weights load into ncdl's axis-shaped ones (``linear[model ->
 heads head]`` stores ``[heads, head, model]``). This module imports torch;
-nothing else in ncdl's front end depends on it. The mappings for particular
-torch checkpoints of the bundled architectures (nanoGPT, torchvision's ResNet,
-``nn.MultiheadAttention``) live beside them, in :mod:`ncdl.architectures.mappings`.
+nothing else in ncdl's front end depends on it. The bundled architectures
+carry their references' own names, so their checkpoints load with
+``module.load_state_dict`` and need no mapping; this loader is for sources
+that fuse or rename tensors (``nn.MultiheadAttention``'s ``in_proj_weight``).
 
 Example:
     >>> mha = torch.nn.MultiheadAttention(128, 4, batch_first=True)
@@ -93,7 +94,7 @@ def load_torch_state_dict(
         state_dict: the source tensors, e.g. a torch.nn module's ``state_dict()``.
         mapping: where names differ. A dict maps an ncdl name to a :data:`Source`;
             a key may also be a name *prefix* ending at a dot boundary, mapped to
-            the source prefix that replaces it (``{"layer1.first": "layer1.0"}``;
+            the source prefix that replaces it (``{"encoder": "model.encoder"}``;
             ``""`` drops the prefix); the longest matching key wins. A function
             gets each ncdl name and returns a Source, or None for the same name.
         strict: raise when an ncdl tensor has no source (tied copies of a loaded

@@ -6,7 +6,9 @@ weight of shape ``[heads, head, model]`` where ``nn.Linear`` stores
 fused wire ``heads head`` is row-major), so one is a reshape of the other.
 A shape is a *flattening* of another when it merges runs of adjacent
 dimensions and nothing else; only then is a reshape between them exact, and
-only then do the backends accept it when loading weights.
+only then do the backends accept it when loading weights. Unit dimensions
+hold no order, so either side may add or drop them: torch.nn keeps a class
+token as ``[1, 1, model]`` where ncdl's ``param[one, model]`` is ``[1, model]``.
 
 A Param dict (:mod:`ncdl.ir.graph`) may carry ``flat``: the shape torch.nn
 gives the same tensor, when it differs from ``shape``.
@@ -16,6 +18,8 @@ Example:
     True
     >>> is_flattening([16, 8], [2, 4, 16])      # a transpose, not a flattening
     False
+    >>> is_flattening([1, 1, 16], [1, 16])      # unit dimensions come and go
+    True
     >>> flat_shape({"shape": [2, 4, 16], "flat": [8, 16]})
     [8, 16]
 """
@@ -27,7 +31,10 @@ from typing import Any
 
 
 def is_flattening(flat: Sequence[int], shape: Sequence[int]) -> bool:
-    """Whether ``flat`` merges runs of adjacent dimensions of ``shape`` (equal shapes included)."""
+    """Whether ``flat`` merges runs of adjacent dimensions of ``shape`` (equal shapes included),
+    unit dimensions on either side aside."""
+    flat = [size for size in flat if size != 1]
+    shape = [size for size in shape if size != 1]
     i = 0
     for size in flat:
         if i >= len(shape):
@@ -39,8 +46,6 @@ def is_flattening(flat: Sequence[int], shape: Sequence[int]) -> bool:
             i += 1
         if product != size:
             return False
-    while i < len(shape) and shape[i] == 1:  # trailing unit dimensions merge into the last run
-        i += 1
     return i == len(shape)
 
 

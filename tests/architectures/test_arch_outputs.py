@@ -11,10 +11,10 @@ import torch.nn.functional as F
 import torch_refs as refs
 from arch_inputs import sample_inputs
 from torch import nn
+from torch_refs import nanogpt, torch_mha
 
 import ncdl
 from ncdl import architectures
-from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet, torchvision_vit
 from ncdl.weights import load_torch_state_dict
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
@@ -37,8 +37,8 @@ CASES: list[tuple[str, str, Callable[[], nn.Module], Any]] = [
         {**torch_mha("layer.self_attn", "self_attn"), "layer": ""},
     ),
     ("gpt", "GPT", refs.GPT, nanogpt),
-    ("vit", "ViT", refs.ViT, torchvision_vit(4)),
-    ("resnet", "ResNet18", refs.resnet18, torchvision_resnet),
+    ("vit", "ViT", refs.ViT, None),
+    ("resnet", "ResNet18", refs.resnet18, None),
     ("identity_resnet", "IdentityResNet", refs.IdentityResNet, None),
     ("unet", "UNetSmall", refs.UNet, None),
     ("cnn1d", "TextCNN", refs.TextCNN, None),
@@ -87,18 +87,16 @@ def test_gradients_agree_for_gpt() -> None:
     torch.testing.assert_close(gm.get_parameter("h.1.attn.k.weight").grad.flatten(0, 1), fused.chunk(3)[1], **TOL)
 
 
-NAMED = [c for c in CASES if c[3] is None or c[3] is torchvision_resnet]
+NAMED = [c for c in CASES if c[3] is None]
 
 
 @pytest.mark.parametrize(("name", "model", "make", "mapping"), NAMED, ids=[c[1] for c in NAMED])
 def test_state_dict_names_are_the_torch_modules(
     name: str, model: str, make: Callable[[], nn.Module], mapping: Any
 ) -> None:
-    """Where no fused tensor forces a mapping, the names are torch.nn's (ResNet: a renaming rule)."""
+    """Where no fused tensor forces a mapping, the names are the reference's own."""
     ours = architectures.load(name).to_torch(model).state_dict()
-    theirs = make().state_dict()
-    rename = mapping or (lambda k: k)
-    assert sorted(rename(k) for k in ours) == sorted(theirs)
+    assert sorted(ours) == sorted(make().state_dict())
 
 
 ATTENTION = """

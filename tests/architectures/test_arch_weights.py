@@ -1,4 +1,4 @@
-"""ncdl.weights and ncdl.architectures.mappings: copying a torch state dict into a compiled module by name."""
+"""ncdl.weights: copying a torch state dict into a compiled module by name."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import ncdl
-from ncdl.architectures.mappings import nanogpt, torch_mha, torchvision_resnet
 from ncdl.weights import load_torch_state_dict
 
 SOURCE = """
@@ -104,24 +103,3 @@ def test_a_size_mismatch_names_both_shapes() -> None:
         ValueError, match=r"'q.weight' has shape \[2, 4, 8\] but its source 'q.weight' has shape \[8, 9\]"
     ):
         load_torch_state_dict(_module(), sd, {"block_out": "out"})
-
-
-def test_torch_mha_splits_the_fused_projection() -> None:
-    mapping = torch_mha("layer.attn", "attn")
-    assert mapping["layer.attn.v.bias"] == ("attn.in_proj_bias", 2, 3)
-    assert mapping["layer.attn.out_proj"] == "attn.out_proj"
-    assert torch_mha("a", "")["a.q.weight"] == ("in_proj_weight", 0, 3)
-
-
-def test_torchvision_resnet_names() -> None:
-    assert torchvision_resnet("layer2.first.downsample.conv.weight") == "layer2.0.downsample.0.weight"
-    assert torchvision_resnet("layer2.first.downsample.bn.running_var") == "layer2.0.downsample.1.running_var"
-    assert torchvision_resnet("layer3.blocks.1.conv1.weight") == "layer3.2.conv1.weight"
-    assert torchvision_resnet("fc.bias") == "fc.bias"
-
-
-def test_nanogpt_names() -> None:
-    assert nanogpt("h.3.attn.k.bias") == ("transformer.h.3.attn.c_attn.bias", 1, 3)
-    assert nanogpt("h.3.attn.c_proj.weight") == "transformer.h.3.attn.c_proj.weight"
-    assert nanogpt("wte.weight") == "transformer.wte.weight"
-    assert nanogpt("lm_head.weight") == "lm_head.weight"

@@ -2,13 +2,15 @@
 
 Each class follows the layout and parameter names of the well-known torch
 implementation it stands for (torchvision, nanoGPT, torch.nn), written from
-the architecture's description. The tests compare every bundled model with
+the architecture's description; the ViT is transformers' own. The tests compare every bundled model with
 its reference here (``tests/architectures/test_arch_*.py``), and the
 benchmarks (``benchmarks/torch_models.py``) measure ncdl against the same
 classes, so what is benchmarked is what is tested.
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 import torch.nn.functional as F
@@ -178,39 +180,13 @@ class GPT(nn.Module):
         return self.lm_head(t.ln_f(x))
 
 
-# ---- ViT (torchvision's layout and names) ---------------------------------------------
-
-
-class ViTEncoderBlock(nn.Module):
-    def __init__(self, d: int, heads: int, hidden: int) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(d, eps=1e-6)
-        self.self_attention = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.ln_2 = nn.LayerNorm(d, eps=1e-6)
-        self.mlp = nn.Sequential(
-            nn.Linear(d, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, d), nn.Dropout(0.0)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.ln_1(x)
-        x = x + self.self_attention(h, h, h, need_weights=False)[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class ViTEncoder(nn.Module):
-    def __init__(self, tokens: int, d: int, heads: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        self.pos_embedding = nn.Parameter(torch.zeros(1, tokens, d))
-        self.layers = nn.Sequential()
-        for i in range(layers):
-            self.layers.add_module(f"encoder_layer_{i}", ViTEncoderBlock(d, heads, hidden))
-        self.ln = nn.LayerNorm(d, eps=1e-6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.ln(self.layers(x + self.pos_embedding))
+# ---- ViT (transformers' ViTForImageClassification) ---------------------------------------
 
 
 class ViT(nn.Module):
+    """transformers' ViTForImageClassification returning the logits: its modules and names
+    (``vit.embeddings.cls_token``, ``vit.layers.0.attention.q_proj``, ``classifier``)."""
+
     def __init__(
         self,
         image: int = 32,
@@ -222,16 +198,22 @@ class ViT(nn.Module):
         classes: int = 10,
     ) -> None:
         super().__init__()
-        self.conv_proj = nn.Conv2d(3, d, patch, patch)
-        self.class_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.encoder = ViTEncoder((image // patch) ** 2 + 1, d, heads, hidden, layers)
-        self.heads = nn.Sequential()
-        self.heads.add_module("head", nn.Linear(d, classes))
+        import transformers  # an optional test dependency; only this reference needs it
+
+        config = transformers.ViTConfig(
+            image_size=image,
+            patch_size=patch,
+            hidden_size=d,
+            num_attention_heads=heads,
+            intermediate_size=hidden,
+            num_hidden_layers=layers,
+            num_labels=classes,
+        )
+        full = transformers.ViTForImageClassification(config)
+        self.vit, self.classifier = full.vit, full.classifier
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.conv_proj(image).flatten(2).transpose(1, 2)
-        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.heads(self.encoder(x)[:, 0])
+        return self.classifier(self.vit(pixel_values=image).last_hidden_state[:, 0])
 
 
 # ---- ResNets (torchvision's layout and names) ----------------------------------------------
@@ -400,3 +382,28 @@ class TextCNN(nn.Module):
         x = self.embedding(tokens).transpose(1, 2)
         x = F.relu(self.conv2(F.relu(self.conv1(x))))
         return self.fc(x.amax(dim=-1))
+
+
+# ---- where a reference fuses tensors that ncdl keeps apart ------------------------------
+
+
+def torch_mha(ncdl_prefix: str, torch_prefix: str) -> dict[str, str | tuple[str, int, int]]:
+    """``load_torch_state_dict`` mapping entries: ``nn.MultiheadAttention``'s fused
+    ``in_proj_weight``/``in_proj_bias`` into attention.ncd's ``SelfAttention`` (q, k, v, out_proj)."""
+    at = f"{torch_prefix}." if torch_prefix else ""
+    out: dict[str, str | tuple[str, int, int]] = {f"{ncdl_prefix}.out_proj": f"{at}out_proj"}
+    for i, part in enumerate("qkv"):
+        out[f"{ncdl_prefix}.{part}.weight"] = (f"{at}in_proj_weight", i, 3)
+        out[f"{ncdl_prefix}.{part}.bias"] = (f"{at}in_proj_bias", i, 3)
+    return out
+
+
+def nanogpt(name: str) -> str | tuple[str, int, int]:
+    """The source of a parameter of gpt.ncd's models in :class:`GPT`'s state dict (nanoGPT
+    keeps its blocks under ``transformer.`` and fuses q, k and v into ``attn.c_attn``)."""
+    fused = re.match(r"^(h\.\d+\.attn)\.([qkv])\.(weight|bias)$", name)
+    if fused:
+        return (f"transformer.{fused[1]}.c_attn.{fused[3]}", "qkv".index(fused[2]), 3)
+    if name == "wpe":  # a bare `param` in ncdl, an nn.Embedding in nanoGPT
+        return "transformer.wpe.weight"
+    return name if name.startswith("lm_head.") else f"transformer.{name}"

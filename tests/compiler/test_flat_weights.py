@@ -116,3 +116,16 @@ def test_export_reads_safetensors_weights(ref: Reference, tmp_path) -> None:
     np.testing.assert_allclose(got, ref(t).detach().numpy(), rtol=1e-5, atol=1e-5)
     (tmp_path / "junk.safetensors").write_bytes(b"not weights")
     assert main([*args, str(tmp_path / "junk.safetensors")]) == 1
+
+
+def test_unit_dimensions_come_and_go_when_loading() -> None:
+    """torch.nn keeps a class token as [1, 1, model]; ncdl's param[one, model] is [1, model]."""
+    program = ncdl.loads(
+        "axis batch\naxis one = 1, model = 4\n"
+        "model T(x: [batch, one, model]) -> [batch, one, model] { return x + param[one, model]() as cls }\n"
+    )
+    gm = program.to_torch()
+    value = torch.arange(4.0).reshape(1, 1, 4)
+    gm.load_state_dict({"cls": value}, strict=True)
+    torch.testing.assert_close(gm.get_parameter("cls"), value.reshape(1, 4))
+    assert is_flattening([1, 1, 4], [1, 4]) and is_flattening([4], [1, 4, 1]) and not is_flattening([1, 2, 2], [4, 1])

@@ -150,7 +150,8 @@ def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool) 
 
 class FlatLoad:
     """A ``load_state_dict`` pre-hook: an entry whose shape flattens the parameter's
-    (torch.nn's ``[heads*head, model]`` for ``[heads, head, model]``) is reshaped to it.
+    (torch.nn's ``[heads*head, model]`` for ``[heads, head, model]``, or
+    ``[1, 1, model]`` for ``[one, model]``) is reshaped to it.
 
     A class rather than a closure, so that the module still pickles.
     """
@@ -180,11 +181,12 @@ class FlatSave:
 
 def flat_hooks(module: nn.Module, g: nx.MultiDiGraph, *, save_flat: bool) -> None:
     """Let ``module`` load torch.nn's flat weights, and with ``save_flat`` also give them."""
-    flats = {}
+    params, flats = {}, {}
     for node in topological(g):
         for p in g.nodes[node]["params"]:  # tied copies too: state_dict lists them under their own names
+            params[p["name"]] = p
             if p.get("flat"):
                 flats[p["name"]] = p
-    module.register_load_state_dict_pre_hook(FlatLoad({name: list(p["shape"]) for name, p in flats.items()}))
+    module.register_load_state_dict_pre_hook(FlatLoad({name: list(p["shape"]) for name, p in params.items()}))
     if save_flat:
         module.register_state_dict_post_hook(FlatSave({name: flat_shape(p) for name, p in flats.items()}))
