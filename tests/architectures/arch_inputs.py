@@ -8,7 +8,7 @@ import torch
 from ncdl import ir
 
 #: Models too large to run in a unit test (their parameter counts are tested).
-LARGE = {"GPT2Small", "GPT2Medium", "ViTB16", "ResNet34", "ResNet50", "UNet"}
+LARGE = {"GPT2Small", "GPT2Medium", "ViTB16", "ResNet34", "ResNet50", "UNet", "Llama3_8B"}
 
 #: Sizes given to free root axes (by name), else FREE_SIZE.
 FREE_SIZES = {"batch": 2}
