@@ -77,7 +77,8 @@ def _where(exc: BaseException) -> str:
 
 def _internal(stage: str, exc: BaseException) -> Finding:
     text = "".join(traceback.format_exception(exc))
-    return Finding("internal", f"{stage}: {type(exc).__name__} at {_where(exc)}\n\n{text}")
+    message = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return Finding("internal", f"{stage}: {type(exc).__name__} at {_where(exc)}: {message}\n\n{text}")
 
 
 def _feeds(graph: Any, run: dict[str, int], seed: int) -> dict[str, Any]:
@@ -248,10 +249,26 @@ def run_mistake(seed: int) -> tuple[str, str, list[str]]:
     return ncd_mistakes.judge(seed)
 
 
-MODES = {"valid": run_valid, "mistakes": run_mistake}
+def run_selftest(seed: int) -> tuple[str, str, list[str]]:
+    """The pool's own negative controls: seed % 5 is 0 fine, 1 a crash, 2 a hang, 3 an internal error, 4 silence."""
+    kind = seed % 5
+    if kind == 1:
+        os.abort()
+    if kind == 2:
+        time.sleep(3600)
+    if kind == 3:
+        raise _internal("selftest", KeyError("selftest"))
+    if kind == 4:
+        raise Finding("silent", "selftest: a mistake accepted without its verdict")
+    return "ok", "", ["selftest"]
+
+
+MODES = {"valid": run_valid, "mistakes": run_mistake, "selftest": run_selftest}
 
 
 def _text_of(mode: str, seed: int) -> str:
+    if mode == "selftest":
+        return f"# selftest seed {seed}\n"
     if mode == "valid":
         import ncd_gen
 
@@ -264,18 +281,18 @@ def _text_of(mode: str, seed: int) -> str:
 def _worker(conn: Connection, mode: str) -> None:
     """Answer seeds from ``conn`` until it closes: one (seed, outcome, detail, features, seconds) each."""
     os.environ["OMP_NUM_THREADS"] = "1"
-    import onnxruntime
-    import torch
-
-    torch.set_num_threads(1)
-    _single_threaded(onnxruntime)
     run = MODES[mode]
-    import ncd_gen  # noqa: F401 - imported before the first seed's clock starts
+    if mode != "selftest":  # imported before the first seed's clock starts
+        import ncd_gen  # noqa: F401
+        import onnxruntime
+        import torch
 
-    import ncdl.compiler.fx  # noqa: F401
-    import ncdl.compiler.onnx  # noqa: F401
-    import ncdl.runtime  # noqa: F401
+        import ncdl.compiler.fx  # noqa: F401
+        import ncdl.compiler.onnx  # noqa: F401
+        import ncdl.runtime  # noqa: F401
 
+        torch.set_num_threads(1)
+        _single_threaded(onnxruntime)
     conn.send("ready")
     while True:
         try:
@@ -340,6 +357,7 @@ class Campaign:
         self.features: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.seen: set[str] = set()
+        self.seeds: dict[str, list[int]] = {}  # the first seeds of each finding kind
         self.seconds = 0.0
         findings.mkdir(parents=True, exist_ok=True)
 
@@ -356,8 +374,11 @@ class Campaign:
             self.seen.add(code)
             self._save("rejected", code, seed, detail)
         elif outcome in FINDINGS:
+            seeds = self.seeds.setdefault(outcome, [])
+            if len(seeds) < 100:
+                seeds.append(seed)
             signature = detail.splitlines()[0] if detail else outcome
-            signature = "".join(ch for ch in signature if not ch.isdigit()) if outcome != "internal" else signature
+            signature = "".join(ch for ch in signature if not ch.isdigit())
             if signature in self.seen:
                 return
             self.seen.add(signature)
@@ -372,7 +393,13 @@ class Campaign:
 
 
 def run_campaign(
-    seeds: range, jobs: int, findings: Path, mode: str = "valid", quiet: bool = False, minutes: float | None = None
+    seeds: range,
+    jobs: int,
+    findings: Path,
+    mode: str = "valid",
+    quiet: bool = False,
+    minutes: float | None = None,
+    hang_seconds: float = HANG_SECONDS,
 ) -> dict[str, Any]:
     """Run ``seeds`` through ``jobs`` worker processes; return the summary (also saved as summary.json).
 
@@ -421,8 +448,8 @@ def run_campaign(
                         done += 1
                         feed(slot)
                         continue
-            elif now - slot.since > HANG_SECONDS:
-                campaign.record(slot.seed, "hang", f"no answer after {HANG_SECONDS:g} s", [], now - slot.since)
+            elif now - slot.since > hang_seconds:
+                campaign.record(slot.seed, "hang", f"no answer after {hang_seconds:g} s", [], now - slot.since)
                 replace = True
             if replace:
                 done += 1
@@ -449,6 +476,7 @@ def run_campaign(
         "jobs": jobs,
         "outcomes": dict(sorted(campaign.outcomes.items())),
         "findings": {k: campaign.outcomes[k] for k in FINDINGS},
+        "finding_seeds": campaign.seeds,
         "rejected": dict(campaign.rejected.most_common(20)),
         "features": dict(sorted(campaign.features.items())),
     }

@@ -580,7 +580,8 @@ def img_step(g: _Gen, v: _Img, runs: list[dict[str, int]]) -> _Img | None:
         g.dyn[new[a]] = got
         g.sizes[new[a]] = None if g.sizes[a] is None else got[0]
     pairs = ", ".join(f"{a} -> {new[a]}" for a in which)
-    return _emit_img(g, box.format(pairs=pairs), out_c, [new.get(a, a) for a in v.spatial], kind)
+    feature = "conv_transpose" if kind == "convt" else kind
+    return _emit_img(g, box.format(pairs=pairs), out_c, [new.get(a, a) for a in v.spatial], feature)
 
 
 def _emit_img(g: _Gen, expr: str, channel: str, spatial: list[str], feature: str) -> _Img:

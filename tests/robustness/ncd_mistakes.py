@@ -188,11 +188,15 @@ def _evaluate(expr: str, sizes: dict[str, int]) -> int | None:
 
 def judge(seed: int) -> tuple[str, str, list[str]]:
     """Check the mistake program of ``seed``: ("caught" | "rejected", detail, [kind]); raise on silence."""
+    return verdict(mistake(seed))
+
+
+def verdict(m: Mistake) -> tuple[str, str, list[str]]:
+    """Check ``m``: ("caught" | "rejected", detail, [kind]); raise ``campaign.Finding`` on silence."""
     import campaign
 
     import ncdl
 
-    m = mistake(seed)
     try:
         program = ncdl.loads(m.text, "gen.ncd")
     except ncdl.NcdlError as err:
