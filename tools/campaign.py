@@ -41,7 +41,9 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -333,17 +335,19 @@ class _Slot:
         self.proc = ctx.Process(target=_worker, args=(child, mode), daemon=True)
         self.proc.start()
         child.close()
-        self.seed: int | None = None
+        self.seed: int | None = None  # None until the worker is ready (its imports take seconds)
         self.since = 0.0
-        self.ready = self.conn.recv() == "ready"  # the imports take seconds: not part of any seed's time
+        self.finished = False
 
     def give(self, seed: int) -> None:
         self.seed, self.since = seed, time.monotonic()
         self.conn.send(seed)
 
     def stop(self) -> None:
-        self.proc.kill()
-        self.proc.join()
+        self.proc.join(timeout=0.5 if self.finished else 0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
         self.conn.close()
 
 
@@ -409,62 +413,65 @@ def run_campaign(
     ctx = mp.get_context("spawn")
     campaign = Campaign(findings, mode)
     todo = iter(seeds)
-    slots = [_Slot(ctx, mode) for _ in range(max(1, jobs))]
+    slots = [_Slot(ctx, mode) for _ in range(max(1, jobs))]  # they import in parallel; each says "ready"
     start = time.monotonic()
     last_report = start
     done = 0
-
-    stop_at = start + minutes * 60 if minutes else float("inf")
+    stop_at = [start + minutes * 60 if minutes else float("inf")]
     next_seed = seeds.start
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop_at[0] = 0.0  # finish the seeds in flight, then write the summary
+
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
 
     def feed(slot: _Slot) -> None:
         nonlocal next_seed
-        seed = next(todo, None) if time.monotonic() < stop_at else None
-        next_seed = seed + 1 if seed is not None else next_seed
+        seed = next(todo, None) if time.monotonic() < stop_at[0] else None
         if seed is None:
-            slot.seed = None
+            slot.seed, slot.finished = None, True
+            slot.conn.close()  # the worker sees EOF and returns
         else:
+            next_seed = seed + 1
             slot.give(seed)
 
-    for slot in slots:
-        feed(slot)
-    while any(s.seed is not None for s in slots):
-        busy = [s for s in slots if s.seed is not None]
-        ready = wait([s.conn for s in busy], timeout=1.0)
-        now = time.monotonic()
-        for slot in busy:
-            replace = False
-            if slot.conn in ready:
-                try:
-                    seed, outcome, detail, features, seconds = slot.conn.recv()
-                except (EOFError, OSError):
-                    slot.proc.join(timeout=5)
-                    code = slot.proc.exitcode
-                    campaign.record(slot.seed, "crash", f"worker died (exit code {code})", [], now - slot.since)
-                    replace = True
-                else:
-                    campaign.record(seed, outcome, detail, features, seconds)
-                    if outcome != "hang":
+    def restart(slot: _Slot) -> None:
+        slot.stop()
+        slot.__dict__.update(_Slot(ctx, mode).__dict__)
+
+    try:
+        while live := [s for s in slots if not s.finished]:
+            ready = wait([s.conn for s in live], timeout=1.0)
+            now = time.monotonic()
+            for slot in live:
+                if slot.conn in ready:
+                    try:
+                        message = slot.conn.recv()
+                    except (EOFError, OSError):
+                        slot.proc.join(timeout=5)
+                        if slot.seed is None:
+                            raise RuntimeError(f"a {mode} worker died while starting") from None
+                        detail = f"worker died (exit code {slot.proc.exitcode})"
+                        campaign.record(slot.seed, "crash", detail, [], now - slot.since)
                         done += 1
-                        feed(slot)
+                        restart(slot)
                         continue
-            elif now - slot.since > hang_seconds:
-                campaign.record(slot.seed, "hang", f"no answer after {hang_seconds:g} s", [], now - slot.since)
-                replace = True
-            if replace:
-                done += 1
-                slot.stop()
-                fresh = _Slot(ctx, mode)
-                slot.__dict__.update(fresh.__dict__)
-                feed(slot)
-        if not quiet and now - last_report > 60:
-            last_report = now
-            rate = done / (now - start)
-            print(f"{done} programs, {rate:.1f}/s, {dict(campaign.outcomes)}", flush=True)
-    for slot in slots:
-        slot.conn.close()
-        slot.proc.join(timeout=5)
-        if slot.proc.is_alive():
+                    if message != "ready":
+                        campaign.record(*message)
+                        done += 1
+                    feed(slot)
+                elif slot.seed is not None and now - slot.since > hang_seconds:
+                    campaign.record(slot.seed, "hang", f"no answer after {hang_seconds:g} s", [], now - slot.since)
+                    done += 1
+                    restart(slot)
+            if not quiet and now - last_report > 60:
+                last_report = now
+                rate = done / (now - start)
+                print(f"{done} programs, {rate:.1f}/s, {dict(campaign.outcomes)}", flush=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        for slot in slots:
             slot.stop()
     elapsed = time.monotonic() - start
     summary = {
