@@ -8,7 +8,16 @@ import torch
 from ncdl import ir
 
 #: Models too large to run in a unit test (their parameter counts are tested).
-LARGE = {"GPT2Small", "GPT2Medium", "ViTB16", "ResNet34", "ResNet50", "UNet", "Llama3_8B"}
+LARGE = {
+    "GPT2Small",
+    "GPT2Medium",
+    "ViTB16",
+    "ResNet34",
+    "ResNet50",
+    "UNet",
+    "Llama3_8B",
+    "ConvNeXtTiny",
+}
 
 #: Sizes given to free root axes (by name), else FREE_SIZE.
 FREE_SIZES = {"batch": 2}
@@ -35,3 +44,8 @@ def sample_inputs(g: nx.MultiDiGraph, seed: int = 0) -> list[torch.Tensor]:
 def param_names(g: nx.MultiDiGraph) -> list[str]:
     """Every parameter name of ``g`` (tied ones included)."""
     return [p["name"] for n in ir.topological(g) for p in g.nodes[n]["params"]]
+
+
+def outputs(result: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """A module's results as a tuple (a model with several results returns one already)."""
+    return result if isinstance(result, tuple) else (result,)

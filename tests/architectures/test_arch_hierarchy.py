@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from arch_inputs import LARGE, sample_inputs
+from arch_inputs import LARGE, outputs, sample_inputs
 
 from ncdl import architectures
 
@@ -31,12 +31,12 @@ def test_flat_and_hierarchical_modules_agree(name: str, model: str, hierarchy: s
     inputs = sample_inputs(program.graph(model))
     for module in (flat, nested):
         torch.manual_seed(1)  # the same dropout masks
-        loss = module(*inputs).square().mean()
+        loss = sum(out.square().mean() for out in outputs(module(*inputs)))
         if loss.requires_grad:  # a model without parameters has nothing to differentiate
             loss.backward()
     torch.manual_seed(1)
     with torch.no_grad():
-        torch.testing.assert_close(nested.eval()(*inputs), flat.eval()(*inputs), rtol=0, atol=0)
+        torch.testing.assert_close(outputs(nested.eval()(*inputs)), outputs(flat.eval()(*inputs)), rtol=0, atol=0)
     for (key, p), (_, q) in zip(flat.named_parameters(), nested.named_parameters(), strict=True):
         assert (p.grad is None) == (q.grad is None), key
         if p.grad is not None:

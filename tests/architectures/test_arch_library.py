@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from arch_inputs import LARGE, param_names, sample_inputs
+from arch_inputs import LARGE, outputs, param_names, sample_inputs
 
 import ncdl
 from ncdl import architectures, ir
@@ -40,9 +40,11 @@ def test_every_model_runs_in_torch(name: str, model: str) -> None:
     program = architectures.load(name)
     g = program.graph(model)
     gm = program.to_torch(model).eval()
-    out = gm(*sample_inputs(g))
-    assert torch.isfinite(out).all()
-    assert len(out.shape) == len(g.nodes[g.graph["outputs"][0]]["axes"])
+    results = outputs(gm(*sample_inputs(g)))
+    assert len(results) == len(g.graph["outputs"])
+    for out, node in zip(results, g.graph["outputs"], strict=True):
+        assert torch.isfinite(out).all()
+        assert len(out.shape) == len(g.nodes[node]["axes"])
 
 
 def test_path_accepts_the_name_with_or_without_suffix() -> None:
