@@ -85,6 +85,7 @@ def _check_source(
 ) -> Checked:
     modules, sources = load_modules(text, path, allow_paths)
     scratch = Elaborator(None, {}, {}, set(), sources, BOXES)
+    budget = scratch.budget  # one work budget for the whole check
     resolve_aliases(modules, scratch.diagnostics, sources)
     axes, global_axes = _declare_axes(modules, scratch)
     circuits = _collect_circuits(modules, scratch)
@@ -94,15 +95,18 @@ def _check_source(
     targets = _targets(root, circuits, overrides, circuit, axes, global_axes)
     # every circuit of the file, checked once at its definition
     for decl in root.circuits:
-        if not decl.is_model and circuits.get(decl.name) is decl:
-            diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES, scratch.broken_axes)
+        if not decl.is_model and circuits.get(decl.name) is decl and not budget.exhausted:
+            diagnostics += check_circuit(decl, circuits, axes, global_axes, sources, BOXES, scratch.broken_axes, budget)
     generic = {(d.span, d.code) for d in diagnostics}
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     for decl in targets:
+        if budget.exhausted:  # E200 is reported once; the models after it are not checked
+            break
         el = Elaborator(decl, circuits, axes, global_axes, sources, BOXES)
         el.broken_axes = scratch.broken_axes
         if symbolic and circuit is not None:
             el.stand_ins = {}
+        el.budget = budget
         g = el.elaborate_model()
         if not el.diagnostics:
             el.diagnostics += check_names(g, sources) + check_limits(g, sources)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ncdl.dsl import ast
+from ncdl.dsl.budget import CALL_WORK
 from ncdl.dsl.diagnostics import did_you_mean, fmt_axes
 from ncdl.dsl.elaborate import MAX_RECURSION, RESULTS_HINT, Elaborator
 from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value
@@ -31,6 +32,7 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
             call.func_span,
             "check that the recursion reaches its base case (`if depth > 0 { ... }`)",
         )
+    el.work(CALL_WORK, call.func_span)
     callee = Env(decl.file, decl, "", [], depth=env.depth + 1)
     if not _bind_params(el, call, decl, env, callee):
         return POISON

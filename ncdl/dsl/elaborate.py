@@ -23,9 +23,10 @@ import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
+from ncdl.dsl.budget import BOX_WORK, WORK_HINT, Budget
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
 from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value, _Poison
-from ncdl.ir.sizes import Size
+from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 
 #: Limits that keep hostile programs from exhausting time or memory.
 MAX_REPEAT = 10_000
@@ -34,6 +35,10 @@ MAX_NODES = 250_000
 MAX_AXIS_SIZE = 2**31 - 1
 MAX_EXPR_DEPTH = 400
 
+
+SIZE_HINT = (
+    "sizes that each use the one before twice (`a // 2 + a // 3`) double their terms: give the axis a fixed size"
+)
 
 RESULTS_HINT = "return as many values as `->` declares: `return a, b` for `-> ([...], [...])`"
 
@@ -102,6 +107,8 @@ class Elaborator:
         self.path_counters: dict[str, int] = {}
         self.label_spans: dict[str, Span] = {}
         self.expr_depth = 0
+        #: The check's work budget (:mod:`ncdl.dsl.budget`); the checker hands one budget to every elaborator.
+        self.budget = Budget()
 
     # ---- diagnostics ------------------------------------------------------
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> _Poison:
@@ -128,6 +135,21 @@ class Elaborator:
             raise Abort
         return POISON
 
+    def work(self, units: int, span: Span | None) -> None:
+        """Spend ``units`` of the work budget; past it, E200 at ``span`` and stop."""
+        if self.budget.spend(units):
+            self.error(
+                "E200",
+                f"checking stops here: the program needs more than {self.budget.limit:,} steps to unroll (the work budget)",
+                span,
+                WORK_HINT,
+            )
+            raise Abort
+
+    def size_too_large(self, span: Span | None) -> _Poison:
+        """E201: a size expression outgrew :data:`~ncdl.ir.sizes.MAX_SIZE_NODES`."""
+        return self.error("E201", f"a size here grows past {MAX_SIZE_NODES:,} terms", span, SIZE_HINT)
+
     # ---- nodes -----------------------------------------------------------
     def add(
         self,
@@ -149,6 +171,7 @@ class Elaborator:
         if self.g.number_of_nodes() >= MAX_NODES:
             self.error("E152", f"the model grows past {MAX_NODES:,} boxes", span, "use fewer or smaller repeats")
             raise Abort
+        self.work(BOX_WORK + sum(self.axes[a].size.nodes for a in axes if a in self.axes), span)
         node = ir.add_node(
             self.g,
             op,
@@ -228,6 +251,16 @@ class Elaborator:
 
     def size_of(self, e: ast.SExpr, env: Env) -> Size | None:
         """Evaluate a size expression; None after a diagnostic."""
+        try:
+            size = self._size_of(e, env)
+        except SizeTooLarge:
+            self.size_too_large(e.span)
+            return None
+        if size is not None:
+            self.work(size.nodes, e.span)
+        return size
+
+    def _size_of(self, e: ast.SExpr, env: Env) -> Size | None:
         if isinstance(e, ast.SInt):
             if e.value > MAX_AXIS_SIZE:
                 self.error("E107", f"size {e.value} is larger than the limit {MAX_AXIS_SIZE}", e.span)
@@ -241,7 +274,7 @@ class Elaborator:
                 self.unknown_axis(e.name, e.span, env)
                 return None
             return self.axes[concrete].size
-        left, right = self.size_of(e.left, env), self.size_of(e.right, env)
+        left, right = self._size_of(e.left, env), self._size_of(e.right, env)
         if left is None or right is None:
             return None
         if e.op == "+":
@@ -534,6 +567,8 @@ class Elaborator:
             pass
         except RecursionError:
             self.error("E153", "the program nests too deeply to check", m.name_span, "name intermediate values")
+        except SizeTooLarge:
+            self.size_too_large(m.name_span)
         if not self.diagnostics:
             _prune(self.g)
             _prune_axes(self.g)
@@ -690,6 +725,14 @@ class Elaborator:
             self.run_stmt(stmt, env)
 
     def run_stmt(self, stmt: ast.Stmt, env: Env) -> None:
+        """Execute one statement (a size that outgrows its limit is E201 here)."""
+        self.work(1, stmt.span)
+        try:
+            self._run_stmt(stmt, env)
+        except SizeTooLarge:
+            self.size_too_large(stmt.span)
+
+    def _run_stmt(self, stmt: ast.Stmt, env: Env) -> None:
         if isinstance(stmt, ast.Assign):
             self.run_assign(stmt, env)
         elif isinstance(stmt, ast.Return):
@@ -784,6 +827,7 @@ class Elaborator:
             self.error("E116", f"the repeat index '{stmt.index}' hides another name", stmt.span)
             return
         for i in range(count):
+            self.work(1, stmt.span)
             if stmt.index is not None:
                 env.ints[stmt.index] = i
             env.scope = f"{path}.{i}"

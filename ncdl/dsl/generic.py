@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from ncdl import ir
 from ncdl.dsl import ast
+from ncdl.dsl.budget import Budget
 from ncdl.dsl.diagnostics import Diagnostic, fmt_axes
 from ncdl.dsl.elaborate import RESULTS_HINT, Abort, Boxes, Elaborator
 from ncdl.dsl.values import POISON, Env, Result, Value
+from ncdl.ir.sizes import SizeTooLarge
 
 
 def check_circuit(
@@ -45,11 +47,15 @@ def check_circuit(
     sources: dict[str, list[str]],
     boxes: Boxes,
     broken_axes: set[str] = frozenset(),
+    budget: Budget | None = None,
 ) -> list[Diagnostic]:
     """The diagnostics of one circuit checked at its definition (``broken_axes``:
-    axes whose declaration failed, so that their uses stay quiet)."""
+    axes whose declaration failed, so that their uses stay quiet; ``budget``: the
+    check's work budget, :mod:`ncdl.dsl.budget`)."""
     el = Elaborator(decl, circuits, axes, global_axes, sources, boxes, generic=True)
     el.broken_axes = set(broken_axes)
+    if budget is not None:
+        el.budget = budget
     env = Env(decl.file, decl, "", [])
     try:
         _bind_opaque(el, decl, env)
@@ -74,6 +80,8 @@ def check_circuit(
         pass
     except RecursionError:
         el.error("E153", "the program nests too deeply to check", decl.name_span, "name intermediate values")
+    except SizeTooLarge:
+        el.size_too_large(decl.name_span)
     return el.diagnostics
 
 

@@ -7,20 +7,41 @@ axis names and floor-division terms, so that two sizes are equal exactly when
 their normal forms are equal. Where the normal forms differ the checker says
 "cannot prove", never guesses.
 
+The normal form folds nested floors, ``floor((floor(a/m) + k)/n)`` to
+``floor((a + k*m)/(m*n))`` for an integer ``k``, and pulls whole multiples
+out of a floor and cancels common factors (``floor((2*y + -4)/4)`` is
+``floor((y)/2) + -1``), so that a
+chain of strided convolutions keeps one floor. A size never holds more than
+:data:`MAX_SIZE_NODES` atoms and terms: a larger one raises
+:class:`SizeTooLarge` (the checker turns it into diagnostic E201), so that no
+size arithmetic costs more than a bounded amount of work. The printed form
+and the comparison key are computed once per size.
+
 Example:
     >>> y = Size.symbol("y")
     >>> str((y + 2 - 3) // 2 + 1)
     'floor((y + -1)/2) + 1'
     >>> (y * 2) // 2 == y
     True
+    >>> str(((y + -2) // 2 + -1) // 2)
+    'floor((y)/4) + -1'
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
+
+#: Most atoms and terms one size may hold (a nested ``floor`` counts its numerator's).
+MAX_SIZE_NODES = 2_000
+
+
+class SizeTooLarge(ArithmeticError):
+    """A size would hold more than :data:`MAX_SIZE_NODES` atoms and terms."""
+
 
 # An atom is a free axis name or a Floor term; a monomial is a sorted tuple of
 # (atom, power) pairs.
@@ -30,6 +51,10 @@ Monomial = tuple[tuple[Atom, int], ...]
 
 def _atom_key(atom: Atom) -> str:
     return atom if isinstance(atom, str) else f"~{atom}"
+
+
+def _atom_nodes(atom: Atom) -> int:
+    return 1 if isinstance(atom, str) else 1 + atom.numerator.nodes
 
 
 @dataclass(frozen=True)
@@ -46,10 +71,16 @@ class Floor:
 class Size:
     """An exact, hashable axis size: a polynomial over free axes."""
 
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "nodes", "_str", "_keyv")
 
     def __init__(self, terms: Mapping[Monomial, Fraction] | None = None) -> None:
         self.terms: dict[Monomial, Fraction] = {m: c for m, c in (terms or {}).items() if c != 0}
+        #: Atoms and terms, nested floors included: the cost of any arithmetic on this size.
+        self.nodes = sum(1 + sum(_atom_nodes(a) for a, _ in m) for m in self.terms)
+        if self.nodes > MAX_SIZE_NODES:
+            raise SizeTooLarge(f"a size grows past {MAX_SIZE_NODES:,} terms")
+        self._str: str | None = None
+        self._keyv: tuple | None = None
 
     # construction -------------------------------------------------------
     @staticmethod
@@ -115,6 +146,8 @@ class Size:
 
     def __mul__(self, other: int | Size) -> Size:
         other = Size.of(other)
+        if len(self.terms) * len(other.terms) > MAX_SIZE_NODES:
+            raise SizeTooLarge(f"a size grows past {MAX_SIZE_NODES:,} terms")
         terms: dict[Monomial, Fraction] = {}
         for m1, c1 in self.terms.items():
             for m2, c2 in other.terms.items():
@@ -163,32 +196,50 @@ class Size:
         if self.is_const():
             c = self.constant()
             return Size.const(Fraction(c.numerator // (c.denominator * divisor)))
-        if all((c / divisor).denominator == 1 for c in self.terms.values()):
-            return Size({m: c / divisor for m, c in self.terms.items()})
-        if len(self.terms) == 1:
-            ((mono, coef),) = self.terms.items()
+        # floor((n*T + R)/n) == T + floor(R/n) for an integer-valued T
+        whole = {m: c / divisor for m, c in self.terms.items() if (c / divisor).denominator == 1}
+        rest = Size({m: c for m, c in self.terms.items() if m not in whole})
+        outside = Size(whole)
+        if not rest.terms:
+            return outside
+        if all(c.denominator == 1 for c in rest.terms.values()):  # floor(g*a/(g*n)) == floor(a/n)
+            common = math.gcd(divisor, *(int(c) for c in rest.terms.values()))
+            if common > 1:
+                return outside + Size({m: c / common for m, c in rest.terms.items()}) // (divisor // common)
+        constant = rest.constant()
+        inner = [(m, c) for m, c in rest.terms.items() if m != ()]
+        if constant.denominator == 1 and len(inner) == 1:
+            ((mono, coef),) = inner
             if coef == 1 and len(mono) == 1 and isinstance(mono[0][0], Floor) and mono[0][1] == 1:
-                inner = mono[0][0]  # floor(floor(a/m)/n) == floor(a/(m*n)) for integers
-                return inner.numerator // (inner.denominator * divisor)
-        return Size({((Floor(self, divisor), 1),): Fraction(1)})
+                # floor((floor(a/m) + k)/n) == floor((a + k*m)/(m*n)) for an integer k
+                atom = mono[0][0]
+                folded = (atom.numerator + constant * atom.denominator) // (atom.denominator * divisor)
+                return outside + folded
+        return outside + Size({((Floor(rest, divisor), 1),): Fraction(1)})
 
     # evaluation ---------------------------------------------------------
     def evaluate(self, bindings: Mapping[str, int]) -> int:
         """The integer value once every free axis has a value."""
+        return int(self._exact(bindings))  # a fractional size (an inexact `/` of a free axis) truncates
+
+    def _exact(self, bindings: Mapping[str, int]) -> Fraction:
         total = Fraction(0)
         for mono, coef in self.terms.items():
             value = Fraction(coef)
             for atom, p in mono:
-                base = (
-                    bindings[atom] if isinstance(atom, str) else atom.numerator.evaluate(bindings) // atom.denominator
-                )
-                value *= Fraction(base) ** p
+                if isinstance(atom, str):
+                    base = Fraction(bindings[atom])
+                else:
+                    base = Fraction(math.floor(atom.numerator._exact(bindings) / atom.denominator))
+                value *= base**p
             total += value
-        return int(total)  # a fractional size (an inexact `/` of a free axis) truncates
+        return total
 
     # comparison and printing ---------------------------------------------
     def _key(self) -> tuple:
-        return tuple(sorted((tuple((_atom_key(a), p) for a, p in m), c) for m, c in self.terms.items()))
+        if self._keyv is None:
+            self._keyv = tuple(sorted((tuple((_atom_key(a), p) for a, p in m), c) for m, c in self.terms.items()))
+        return self._keyv
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, int):
@@ -199,6 +250,11 @@ class Size:
         return hash(self._key())
 
     def __str__(self) -> str:
+        if self._str is None:
+            self._str = self._format()
+        return self._str
+
+    def _format(self) -> str:
         if not self.terms:
             return "0"
         parts = []

@@ -1,0 +1,65 @@
+"""The checker's work budget: a deterministic bound on how long a check runs.
+
+Per-statement limits (repeat count, call depth, box count, expression depth)
+do not bound the total: three nested ``repeat 10000 { x = x }`` make no box
+and stay under every one of them, yet would run 10^12 statements. So the
+checker also counts its work in units that do not depend on the machine or
+its load, all models and circuits of one check together:
+
+* one unit per statement run and per ``repeat`` iteration (an expression
+  costs in proportion to its source text, which the file size bounds, except
+  for what it makes: the boxes and calls below);
+* :data:`CALL_WORK` units per circuit call inlined;
+* :data:`BOX_WORK` units per box made, plus the atoms and terms of its axes'
+  sizes (:attr:`ncdl.ir.sizes.Size.nodes`), and the atoms and terms of each
+  size expression evaluated, since size arithmetic costs in proportion to them.
+
+The weights follow measured cost (a box costs about ten empty statements,
+an inlined call about fifty), so that the budget bounds time whatever the
+program spends it on.
+
+When the total passes :data:`MAX_WORK`, checking stops with E200 at the
+statement that was running, naming the calls that led there. The limit is
+set above what the box limit (E152, 250,000 boxes of a few axes) needs, so
+that a program of boxes meets E152 first and the budget stops what makes few
+boxes but unrolls without end (``benchmarks/check_bench.py``, BENCHMARKS.md).
+
+Example::
+
+    >>> budget = Budget(limit=10)
+    >>> budget.spend(4), budget.spend(7)
+    (False, True)
+"""
+
+from __future__ import annotations
+
+#: Most units of work one check may spend (see the module doc).
+MAX_WORK = 4_000_000
+
+#: Units per circuit call inlined.
+CALL_WORK = 50
+#: Units per box made (its axes' size terms come on top).
+BOX_WORK = 10
+
+#: What E200 tells the author to do.
+WORK_HINT = "unroll less: use fewer or smaller repeats, or a circuit recursion that calls itself once per level"
+
+
+class Budget:
+    """A counter of work units with a limit; one per check, shared by every elaborator in it."""
+
+    __slots__ = ("limit", "spent")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = MAX_WORK if limit is None else limit
+        self.spent = 0
+
+    def spend(self, units: int) -> bool:
+        """Add ``units``; True once the total is over the limit."""
+        self.spent += units
+        return self.spent > self.limit
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the total is over the limit."""
+        return self.spent > self.limit
