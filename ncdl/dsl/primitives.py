@@ -210,7 +210,7 @@ def _linear(b: Box) -> Value:
     in_sizes = [b.fixed(a) for a in ins]
     out_sizes = [b.fixed(a) for a in outs]
     path = b.path()
-    init = _uniform(_prod(in_sizes))
+    init = b.opts.get("init") or _uniform(_prod(in_sizes))
     n_out, n_in = _prod(out_sizes), _prod(in_sizes)
     params = [_flat(b.param(path, "weight", outs + ins, out_sizes + in_sizes, init), [n_out, n_in])]
     bias = b.opts.get("bias")
@@ -1043,7 +1043,7 @@ def _from_registry(op: str, *attrs: str) -> dict[str, Opt]:
 
 #: Every primitive box by name.
 PRIMITIVES: dict[str, Prim] = {
-    "linear": Prim(_linear, learned=True, options=_from_registry("linear", "bias")),
+    "linear": Prim(_linear, learned=True, options={**_from_registry("linear", "bias"), "init": Opt("init")}),
     "embed": Prim(
         _embed, options={"init": Opt("init", {"kind": "normal", "mean": 0.0, "std": 1.0})}, learned=True, takes_int=True
     ),
