@@ -140,6 +140,40 @@ class Program:
 
         return lower_onnx(self.graph(model, **params), state_dict=state_dict, opset=opset)
 
+    def decoding(self, model: str | None = None, **params: int) -> Any:
+        """The prefill and step graphs of ``model`` for incremental decoding
+        (:class:`ncdl.compiler.decoding.Decoding`).
+
+        Raises:
+            NcdlError: the model cannot be decoded a token at a time (E230-E234), located at the box that
+                prevents it.
+        """
+        from ncdl.compiler.decoding import decoding
+
+        return _decodable(decoding, self.graph(model, **params))
+
+    def to_torch_step(
+        self, model: str | None = None, state_dict: dict[str, Any] | None = None, **params: int
+    ) -> tuple[torch.fx.GraphModule, dict[str, Any]]:
+        """The torch step module of ``model`` and its cache layout (see :mod:`ncdl.compiler.fx.decoding`);
+        wrap them in :class:`ncdl.runtime.generate.TorchDecoder` to generate."""
+        from ncdl.compiler.fx.decoding import lower_fx_step
+
+        return _decodable(lower_fx_step, self.graph(model, **params), state_dict)
+
+    def to_onnx_step(
+        self,
+        model: str | None = None,
+        state_dict: dict[str, Any] | None = None,
+        opset: int = OPSET_DEFAULT,
+        **params: int,
+    ) -> onnx.ModelProto:
+        """The ONNX step graph of ``model`` (see :mod:`ncdl.compiler.onnx.decoding`); what
+        ``ncdl export --decoding`` writes and ``ncdl generate`` runs."""
+        from ncdl.compiler.onnx.decoding import lower_onnx_step
+
+        return _decodable(lower_onnx_step, self.graph(model, **params), state_dict, opset)
+
     def render(self, model: str | None = None, **options: Any) -> graphviz.Digraph:
         """The neural circuit diagram of ``model`` as a ``graphviz.Digraph``."""
         from ncdl.compiler.diagram import render
@@ -179,6 +213,28 @@ class Program:
         if not self._graphs:
             return None
         return self.render()._repr_image_svg_xml()
+
+
+def _decodable(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, with a :class:`~ncdl.compiler.decoding.DecodingError` turned into a located
+    :class:`NcdlError` (the source line read from the file the span names)."""
+    from ncdl.compiler.decoding import DecodingError
+    from ncdl.dsl.diagnostics import Span
+    from ncdl.dsl.imports import LIBRARY
+
+    try:
+        return fn(*args)
+    except DecodingError as err:
+        span, line = None, None
+        if err.span:
+            d = err.span
+            span = Span(d["file"], d["line"], d["col"], d["end_line"], d["end_col"])
+            file = LIBRARY / d["file"][len("<ncdl>/") :] if d["file"].startswith("<ncdl>/") else Path(d["file"])
+            try:
+                line = file.read_text(encoding="utf-8").splitlines()[span.line - 1]
+            except (OSError, IndexError):
+                line = None
+        raise NcdlError([Diagnostic(err.code, err.message, span, err.hint, line)]) from None
 
 
 def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:

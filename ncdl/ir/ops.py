@@ -99,6 +99,11 @@ MARKS: dict[str, tuple[str, str]] = {
         "on the first of several linears reading one tensor: every member's id, in order",
     ),
     "inplace": ("passes.inplace_relu.mark_inplace_relu", "on a relu that may overwrite its input"),
+    "kv_cache": (
+        "passes.kv_cache.mark_kv_cache",
+        "on a decoding step's concat of past (a model input) and new keys or values (read by an output): "
+        "torch appends in place into a preallocated cache",
+    ),
 }
 
 
@@ -503,7 +508,9 @@ def _entries() -> list[OpDef]:
         ),
         OpDef(
             "causal",
-            "entries with key index > query index become -inf",
+            "entries with key index > query index + (keys - queries) become -inf: aligned bottom-right, so the "
+            "last query sees every key (with equal lengths, key index > query index; with a cache of past keys, "
+            "causality over the whole sequence)",
             "mask",
             "causal",
             {"query": Attr("axis"), "key": Attr("axis")},

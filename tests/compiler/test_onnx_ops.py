@@ -609,7 +609,8 @@ def test_causal_with_fewer_queries_than_keys(opset: int) -> None:
     x = n.input("x", ["q", "k"])
     n.output(n.op("causal", [x], ["q", "k"], query="q", key="k"))
     xv = rand(2, 4)
-    ref = t(xv).masked_fill(torch.ones(2, 4, dtype=torch.bool).triu(1), float("-inf"))
+    # aligned bottom-right (docs/language.md): query i of 2 sees keys 0 .. i + 2
+    ref = t(xv).masked_fill(torch.ones(2, 4, dtype=torch.bool).triu(3), float("-inf"))
     close(export_run(n.graph(), {"x": xv}, opset)["y"], ref)
 
 
@@ -682,7 +683,9 @@ def test_output_is_transposed_to_its_declared_order(opset: int) -> None:
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool) -> torch.Tensor:
     s = q @ k.transpose(-1, -2) * scale
     if causal:
-        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), float("-inf"))
+        # aligned bottom-right: with more keys than queries the last query sees every key
+        n_q, n_k = s.shape[-2:]
+        s = s.masked_fill(torch.ones(n_q, n_k, dtype=torch.bool).triu(1 + n_k - n_q), float("-inf"))
     return s.softmax(-1) @ v
 
 

@@ -41,9 +41,12 @@ def attention(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Nod
     kwargs = {"scale": f["scale"], "enable_gqa": True} if group is not None else {"scale": f["scale"]}
     if any(extra):
         kwargs["attn_mask"] = lw.call(runtime.attention_mask, q, k, *extra, f["causal"], name=f"{name}_mask")
+        y = lw.call(F.scaled_dot_product_attention, q, k, v, name=name, **kwargs)
+    elif f["causal"] and lw.g.graph["axes"][length].size != lw.g.graph["axes"][key].size:
+        # more keys than queries (a decoding step): causality aligned bottom-right, not SDPA's top-left
+        y = lw.call(runtime.causal_attention, q, k, v, name=name, **kwargs)
     else:
-        kwargs["is_causal"] = f["causal"]
-    y = lw.call(F.scaled_dot_product_attention, q, k, v, name=name, **kwargs)
+        y = lw.call(F.scaled_dot_product_attention, q, k, v, name=name, is_causal=f["causal"], **kwargs)
     if group is not None:
         y = lw.method("unflatten", y, len(batch) - 1, (-1, lw.size(group)), name=f"{name}_heads")
         return lw.finish(y, batch + [group, length, value], data)

@@ -77,7 +77,8 @@ class FxEmitter:
         g = self.g
         for node in g.graph["inputs"]:
             name = g.nodes[node]["attrs"]["name"]
-            self.placeholders[name] = self.graph.placeholder(name)
+            # a name that is no Python identifier (``past_key_values.0.key``) becomes one (``past_key_values_0_key``)
+            self.placeholders[name] = self.graph.placeholder(re.sub(r"\W", "_", name))
         if self.placeholders:
             specs = tuple(self._input_spec(node) for node in g.graph["inputs"])
             # a float input must have the weights' dtype: one weight comes along as the reference

@@ -81,9 +81,9 @@ def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
 
 
 def causal_fill(x: torch.Tensor, query_dim: int, key_dim: int) -> torch.Tensor:
-    """``x`` with ``-inf`` wherever the key index exceeds the query index."""
+    """``x`` with ``-inf`` wherever the key index exceeds the query index plus ``keys - queries`` (bottom-right)."""
     q, k = x.shape[query_dim], x.shape[key_dim]
-    mask = torch.ones(q, k, dtype=torch.bool, device=x.device).triu(1)
+    mask = torch.ones(q, k, dtype=torch.bool, device=x.device).triu(1 + k - q)
     if key_dim < query_dim:
         mask = mask.T
     shape = [1] * x.dim()
@@ -101,10 +101,12 @@ def attention_mask(
     q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor | None, bias: torch.Tensor | None, causal: bool
 ) -> torch.Tensor:
     """The ``attn_mask`` of SDPA for queries ``q`` and keys ``k``: a bool mask (true: attend) when there is no
-    bias, else the bias with ``-inf`` where a query may not attend; causality folds into it."""
+    bias, else the bias with ``-inf`` where a query may not attend; causality (bottom-right, as
+    :func:`causal_fill`) folds into it."""
     allowed = keep
     if causal:
-        tri = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril(n_k - n_q)
         allowed = tri if allowed is None else allowed & tri
     if bias is None:
         return allowed
@@ -204,3 +206,39 @@ def add_rows(total: torch.Tensor | None, rows: torch.Tensor, values: torch.Tenso
     if total is None:
         total = values.new_zeros(count, *values.shape[1:])
     return total.index_add(0, rows, values)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    """SDPA with causality aligned bottom-right: a query sees the keys up to its own position counted from the
+    end (SDPA's ``is_causal`` aligns top-left, which differs once there are more keys than queries, as with a
+    cache). One query sees every key, so a decoding step needs no mask."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    if n_q == n_k:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, **kwargs)
+    if n_q == 1:
+        return F.scaled_dot_product_attention(q, k, v, **kwargs)
+    allowed = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril(n_k - n_q)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, **kwargs)
+
+
+def cache_append(past: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
+    """``torch.cat([past, new], dim)``, written in place when ``past`` is the filled front of a larger tensor.
+
+    A :class:`ncdl.runtime.generate.KVCache` hands the step module ``buffer.narrow(dim, 0, n)``; the new entries
+    go into the buffer's spare room behind it and the result is ``buffer.narrow(dim, 0, n + added)``, so a
+    decoding step copies only the new keys and values. Any other ``past`` is concatenated.
+    """
+    base = past._base
+    n, added = past.shape[dim], new.shape[dim]
+    if (
+        base is not None
+        and base.dim() == past.dim()
+        and base.is_contiguous()
+        and past.data_ptr() == base.data_ptr()
+        and past.stride() == base.stride()
+        and all(a == b for i, (a, b) in enumerate(zip(past.shape, base.shape, strict=True)) if i != dim)
+        and base.shape[dim] >= n + added
+    ):
+        base.narrow(dim, n, added).copy_(new)
+        return base.narrow(dim, 0, n + added)
+    return torch.cat([past, new], dim)

@@ -97,6 +97,10 @@ def _merge(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
 
 def _concat(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
     a, out, name = data["attrs"], data["axes"], data["name"]
+    if data.get("kv_cache"):  # past and new keys of a decoding step: appended in place when the cache has room
+        parts = [lw.align((x, [a["into"] if ax == own else ax for ax in axes]), out, f"{name}_in")
+                 for (x, axes), own in zip(ins, a["axes"], strict=True)]  # fmt: skip
+        return lw.call(runtime.cache_append, *parts, out.index(a["into"]), name=name)
     parts = []
     for (x, axes), own in zip(ins, a["axes"], strict=True):
         renamed = [a["into"] if ax == own else ax for ax in axes]

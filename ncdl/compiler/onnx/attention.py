@@ -45,7 +45,8 @@ class AttentionMatch:
 
 
 def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
-    """A bool tensor, true where key index > query index, broadcasting against ``x``."""
+    """A bool tensor, true where key index > query index + (keys - queries) (bottom-right; see ``causal`` in
+    :mod:`ncdl.ir.ops`), broadcasting against ``x``."""
     iq, ik = x.axes.index(query), x.axes.index(key)
     first = min(iq, ik)
     rank = x.rank - first
@@ -57,6 +58,9 @@ def causal_mask(e: OnnxEmitter, x: OnnxValue, query: str, key: str) -> str:
         r = e.op("Range", [e.const(0, "int64"), e.scalar(e.axis_size(axis)), e.const(1, "int64")], f"{axis}_index")
         others = [i for i in range(rank) if i != pos - first]
         ranges.append(e.op("Unsqueeze", [r, e.ints(others)], f"{axis}_index"))
+    if e.axis_size(query) != e.axis_size(key):  # more keys than queries: shift the queries to the end
+        shift = e.op("Sub", [e.scalar(e.axis_size(key)), e.scalar(e.axis_size(query))], "key_shift")
+        ranges[0] = e.op("Add", [ranges[0], shift], f"{query}_index")
     e.memo[memo] = e.op("Greater", [ranges[1], ranges[0]], "causal_mask")
     return e.memo[memo]
 
@@ -129,7 +133,9 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
     q, k, v = (e.values[n] for n in (match.q, match.k, match.v))
     attrs = {"is_causal": int(match.causal), "scale": float(match.scale)}
     hint = data["name"]
-    plain = match.mask is None and match.bias is None and match.group is None
+    # Attention's is_causal aligns top-left; with more keys than queries the bottom-right mask is built
+    shifted = match.causal and e.axis_size(match.seq) != e.axis_size(match.key)
+    plain = match.mask is None and match.bias is None and match.group is None and not shifted
     packed = _packed(e, q, k, v, match) if plain else None
     if packed is not None:
         outer, inner, heads = packed
@@ -142,7 +148,7 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
         target = outer + [match.seq] + inner + [match.head_v]
         return e.reshape(OnnxValue(y, (n_label, match.seq, v_label), q.dtype), target, target)
     inputs = []
-    if match.mask is not None or match.bias is not None:
+    if match.mask is not None or match.bias is not None or shifted:
         inputs.append(_attn_mask(e, match, q, k).name)
         attrs["is_causal"] = 0
     if match.group is not None:
