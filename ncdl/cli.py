@@ -186,13 +186,112 @@ def cmd_export(args: argparse.Namespace) -> int:
             state = load_file(args.weights)
         except ValueError as err:
             raise InputError(f"{args.weights}: {err}") from None
+    vocabulary = _vocabulary(args.vocabulary) if args.vocabulary else None
     try:
-        model = program.to_onnx(name, state_dict=state, opset=args.opset)
+        if args.decoding:
+            model = program.to_onnx_step(name, state_dict=state, opset=args.opset)
+        else:
+            model = program.to_onnx(name, state_dict=state, opset=args.opset)
     except ValueError as err:  # a state_dict that does not fit the model
         raise InputError(f"{args.weights}: {err}") from None
+    if vocabulary is not None:
+        from onnx import helper
+
+        meta = {p.key: p.value for p in model.metadata_props}
+        del model.metadata_props[:]
+        helper.set_model_props(model, {**meta, "ncdl.vocabulary": vocabulary})
+    model = _convert(model, args.quantize, args.dtype)
     save_onnx(model, args.output)
-    print(f"wrote {args.output} (opset {args.opset}, {len(model.graph.node)} nodes)", file=sys.stderr)
+    what = "step graph, " if args.decoding else ""
+    what += f"{args.quantize}, " if args.quantize else f"{args.dtype}, " if args.dtype != "float32" else ""
+    print(f"wrote {args.output} ({what}opset {args.opset}, {len(model.graph.node)} nodes)", file=sys.stderr)
     return EXIT_OK
+
+
+def _vocabulary(path: str) -> str:
+    """The characters of a text file, sorted, once each: a character-level vocabulary (token id = position)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the vocabulary {path}: {getattr(err, 'strerror', None) or err}") from None
+    if not text:
+        raise InputError(f"{path}: the vocabulary file is empty")
+    return "".join(sorted(set(text)))
+
+
+def _convert(model: Any, quantize: str | None, dtype: str) -> Any:
+    """``model`` quantised or in another float type (see :mod:`ncdl.runtime.convert`)."""
+    from ncdl.runtime.convert import quantize_int8, to_dtype
+
+    if quantize and dtype != "float32":
+        raise UsageError("--quantize int8 and --dtype together are not offered; choose one")
+    if quantize:
+        return quantize_int8(model)
+    try:
+        return to_dtype(model, dtype)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate tokens from an exported step graph (``ncdl export --decoding``), streaming them to stdout."""
+    import time
+
+    from ncdl.runtime.generate import OrtDecoder, Sampling, generate
+
+    if str(args.model_file).endswith(".ncd"):
+        stem = Path(args.model_file).with_suffix(".onnx").name
+        raise InputError(
+            f"{args.model_file}: `ncdl generate` runs an exported step graph; export it first: "
+            f"ncdl export {args.model_file} --decoding -o {stem} && ncdl generate {stem} --prompt ..."
+        )
+    if not Path(args.model_file).is_file():
+        raise InputError(f"cannot load model `{args.model_file}`: no such file")
+    try:
+        sampling = Sampling(args.temperature, args.top_k, args.top_p, args.seed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    try:
+        decoder = OrtDecoder(args.model_file, threads=args.threads)
+    except ValueError as err:
+        raise InputError(f"{args.model_file}: {err}") from None
+    except Exception as err:  # onnxruntime raises several unrelated types for a bad file
+        raise InputError(f"cannot load model `{args.model_file}`: {_first_line(err)}") from None
+    chars = decoder.metadata.get("ncdl.vocabulary")
+    prompt = _prompt(args.prompt, chars)
+    if chars is not None:
+        sys.stdout.write(args.prompt)
+    start, count = time.perf_counter(), 0
+    try:
+        for token in generate(decoder, prompt, args.max_new_tokens, sampling):
+            sys.stdout.write(chars[token] if chars is not None and token < len(chars) else f" {token}")
+            sys.stdout.flush()
+            count += 1
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    elapsed = time.perf_counter() - start
+    sys.stdout.write("\n")
+    print(f"{count} tokens in {elapsed:.2f} s ({count / elapsed:.1f} tokens/s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _prompt(text: str, chars: str | None) -> list[int]:
+    """The prompt's token ids: its characters under the model's vocabulary, else integers separated by
+    spaces or commas."""
+    if chars is not None:
+        index = {c: i for i, c in enumerate(chars)}
+        missing = sorted({c for c in text if c not in index})
+        if missing:
+            raise InputError(f"the prompt has characters outside the model's vocabulary: {''.join(missing)!r}")
+        return [index[c] for c in text]
+    parts = [p for p in re.split(r"[\s,]+", text.strip()) if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise InputError(
+            "the model has no vocabulary (export with --vocabulary FILE); give the prompt as token ids: --prompt '1 2 3'"
+        )
+    return [int(p) for p in parts]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -426,7 +525,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=OPSET_DEFAULT,
         help=f"ONNX opset, {OPSET_MIN} to {OPSET_MAX} (default {OPSET_DEFAULT})",
     )
+    p.add_argument(
+        "--decoding",
+        action="store_true",
+        help="write the step graph of incremental decoding (past/present keys and values) for `ncdl generate`",
+    )
+    p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantisation (onnxruntime's)")
+    p.add_argument(
+        "--dtype", choices=["float32", "float16", "bfloat16"], default="float32", help="float type (default float32)"
+    )
+    p.add_argument("--vocabulary", metavar="TEXT", help="a text file whose characters are the tokens (for generate)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser(
+        "generate", help="generate tokens from an exported step graph", description="generate tokens with onnxruntime"
+    )
+    p.add_argument("model_file", help="the .onnx step graph (ncdl export --decoding)")
+    p.add_argument("--prompt", required=True, help="text (with a vocabulary) or token ids: '1 2 3'")
+    p.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate (default 100)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 (default): greedy; else sample")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=float, help="sample among the most likely tokens up to this probability")
+    p.add_argument("--seed", type=int, help="seed for sampling")
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: its own choice)")
+    p.set_defaults(func=cmd_generate)
     p = sub.add_parser("run", help="run an .onnx model with onnxruntime", description="run an .onnx model")
     p.add_argument("model_file", help="the .onnx file")
     p.add_argument("--input", "-i", action="append", help=".npy (one input) or .npz (named inputs)")
