@@ -27,7 +27,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-__all__ = ["Progress", "TrainConfig", "Vocabulary", "evaluate", "lm_shape", "sample", "split", "train", "windows"]
+__all__ = [
+    "Progress",
+    "TrainConfig",
+    "Vocabulary",
+    "evaluate",
+    "lm_shape",
+    "sample",
+    "sample_cached",
+    "split",
+    "train",
+    "windows",
+]
 
 
 @dataclass(frozen=True)
@@ -254,3 +265,43 @@ def sample(
         p = np.exp(z - z.max())
         ids.append(int(rng.choice(len(p), p=p / p.sum())))
     return vocab.decode(ids)
+
+
+def sample_cached(
+    decoder: object,
+    vocab: Vocabulary,
+    prompt: str,
+    length: int = 200,
+    temperature: float = 0.8,
+    context: int = 128,
+    seed: int = 0,
+) -> tuple[str, float]:
+    """``length`` characters after ``prompt`` through a decoding step graph with its key/value cache, and the
+    tokens per second of the generation (prompt included in the time).
+
+    Args:
+        decoder: an :class:`ncdl.runtime.generate.OrtDecoder` or ``TorchDecoder``.
+        context: the most positions the model sees; past them the cache restarts from the last half
+            (:func:`ncdl.runtime.generate.generate`).
+    """
+    from ncdl.runtime.generate import Sampling, generate
+
+    start = time.perf_counter()
+    chars = _FirstLogits(decoder, len(vocab))  # the model may have more outputs than the text has characters
+    ids = list(generate(chars, vocab.encode(prompt), length, Sampling(temperature, seed=seed), context=context))
+    rate = len(ids) / (time.perf_counter() - start)
+    return prompt + vocab.decode(ids), rate
+
+
+class _FirstLogits:
+    """A decoder whose logits are cut to the first ``n`` (the characters of the vocabulary)."""
+
+    def __init__(self, decoder: object, n: int) -> None:
+        self.decoder, self.n = decoder, n
+        self.bound = decoder.bound  # type: ignore[attr-defined]
+
+    def reset(self) -> None:
+        self.decoder.reset()  # type: ignore[attr-defined]
+
+    def feed(self, tokens: Sequence[int]) -> np.ndarray:
+        return self.decoder.feed(tokens)[: self.n]  # type: ignore[attr-defined]

@@ -85,9 +85,18 @@ class Decoder(Protocol):
 
 
 def generate(
-    decoder: Decoder, prompt: Sequence[int], max_new_tokens: int, sampling: Sampling | None = None
+    decoder: Decoder,
+    prompt: Sequence[int],
+    max_new_tokens: int,
+    sampling: Sampling | None = None,
+    *,
+    context: int | None = None,
 ) -> Iterator[int]:
     """Yield up to ``max_new_tokens`` tokens after ``prompt``, each as soon as it is chosen.
+
+    With ``context``, the text may run longer than the model's positions: when the cache holds ``context``
+    positions it restarts from the last ``context // 2`` tokens (one prefill), so every token still sees
+    at least ``context // 2`` before it. Without it, prompt and new tokens must fit the model's bound.
 
     Raises:
         ValueError: an empty prompt, or prompt plus new tokens beyond the model's positions (its bound).
@@ -95,6 +104,9 @@ def generate(
     sampling = sampling or Sampling()
     if not prompt:
         raise ValueError("the prompt is empty; give at least one token")
+    if context is not None:
+        yield from _windowed(decoder, list(prompt), max_new_tokens, sampling, context)
+        return
     bound = decoder.bound
     if bound is not None and len(prompt) + max_new_tokens - 1 > bound:
         raise ValueError(
@@ -108,6 +120,30 @@ def generate(
         token = pick(logits, sampling, rng)
         yield token
         if i + 1 < max_new_tokens:
+            logits = decoder.feed([token])
+
+
+def _windowed(decoder: Decoder, ids: list[int], count: int, sampling: Sampling, context: int) -> Iterator[int]:
+    """:func:`generate` over a sliding window of ``context`` positions (see there)."""
+    if decoder.bound is not None and context > decoder.bound:
+        raise ValueError(f"context {context} exceeds the model's {decoder.bound} positions")
+    if context < 2:
+        raise ValueError(f"context must be at least 2, got {context}")
+    rng = np.random.default_rng(sampling.seed)
+    decoder.reset()
+    held = ids[-context:]
+    logits = decoder.feed(held)
+    for i in range(count):
+        token = pick(logits, sampling, rng)
+        yield token
+        if i + 1 == count:
+            break
+        held.append(token)
+        if len(held) > context:
+            held = held[-(context // 2) :]
+            decoder.reset()
+            logits = decoder.feed(held)
+        else:
             logits = decoder.feed([token])
 
 
@@ -184,7 +220,8 @@ class TorchDecoder:
     Args:
         step: the module from :func:`ncdl.compiler.fx.decoding.lower_fx_step`.
         layout: its layout (the second result of that function).
-        capacity: cache positions to preallocate (default: the sequence's bound).
+        capacity: cache positions to preallocate (default: the sequence's bound, else 256); a longer sequence
+            moves the cache to a buffer twice as large.
     """
 
     def __init__(self, step: Any, layout: dict[str, Any], capacity: int | None = None) -> None:
@@ -192,9 +229,7 @@ class TorchDecoder:
 
         self.step, self.layout = step, layout
         self.bound: int | None = layout.get("bound")
-        cap = capacity or self.bound
-        if cap is None:
-            raise ValueError("the sequence axis has no bound: give the cache a capacity")
+        cap = capacity or self.bound or 256
         weight = next(iter(step.parameters()), None)
         dtype = weight.dtype if weight is not None else torch.float32
         device = weight.device if weight is not None else None
@@ -216,6 +251,8 @@ class TorchDecoder:
         import torch
 
         n = self._offset
+        if n + len(tokens) > self._buffers[0][0].shape[self._buffers[0][1]]:
+            self._grow(n + len(tokens))
         past = [buf.narrow(dim, 0, n) for buf, dim in self._buffers]
         with torch.inference_mode():
             ids = torch.tensor([list(tokens)], dtype=torch.int64, device=self._device)
@@ -225,3 +262,16 @@ class TorchDecoder:
                     buf.narrow(dim, 0, present.shape[dim]).copy_(present)
         self._offset += len(tokens)
         return out[0][0, -1].float().cpu().numpy()
+
+    def _grow(self, needed: int) -> None:
+        """Move the cache to buffers of at least ``needed`` positions (twice the old size or more)."""
+        import torch
+
+        grown = []
+        for buf, dim in self._buffers:
+            shape = list(buf.shape)
+            shape[dim] = max(needed, 2 * shape[dim])
+            bigger = torch.zeros(shape, dtype=buf.dtype, device=buf.device)
+            bigger.narrow(dim, 0, self._offset).copy_(buf.narrow(dim, 0, self._offset))
+            grown.append((bigger, dim))
+        self._buffers = grown

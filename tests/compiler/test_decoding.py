@@ -77,6 +77,21 @@ def test_gpt_greedy_64_tokens_agree_full_torch_cache_and_onnxruntime_cache() -> 
     _three_ways(ncdl.architectures.load("gpt"), "GPT", [3, 14, 15, 9, 26, 5, 35, 8], 64)
 
 
+def test_llama_greedy_64_tokens_agree_full_torch_cache_and_onnxruntime_cache() -> None:
+    # rotary positions from `positions[seq]()` start at the offset; grouped-query attention caches kv heads only
+    program = ncdl.architectures.load("llama")
+    assert program.decoding("Llama").layers[0]["key"] == ["batch", "kv", "past_seq", "head"]
+    _three_ways(program, "Llama", [3, 14, 15, 9, 26, 5, 35, 8], 64)
+
+
+def test_the_torch_cache_grows_past_its_capacity() -> None:
+    program = ncdl.architectures.load("llama")
+    state = _weights(lower_fx(program.graph("Llama"), "flat"))
+    step, layout = program.to_torch_step("Llama", state)
+    small, large = TorchDecoder(step, layout, capacity=4), TorchDecoder(step, layout, capacity=64)
+    assert list(generate(small, [1, 2, 3], 20)) == list(generate(large, [1, 2, 3], 20))
+
+
 def test_prefill_graph_returns_the_keys_and_values_of_every_attention() -> None:
     d = ncdl.architectures.load("gpt").decoding("GPT")
     verify(d.prefill)

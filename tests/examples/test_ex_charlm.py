@@ -10,7 +10,18 @@ import torch
 
 from ncdl import architectures
 from ncdl.demo import data
-from ncdl.demo.charlm import Progress, TrainConfig, Vocabulary, evaluate, lm_shape, sample, split, train, windows
+from ncdl.demo.charlm import (
+    Progress,
+    TrainConfig,
+    Vocabulary,
+    evaluate,
+    lm_shape,
+    sample,
+    sample_cached,
+    split,
+    train,
+    windows,
+)
 
 
 def test_vocabulary_round_trip_and_unknown_character() -> None:
@@ -97,3 +108,31 @@ def test_sampling_is_greedy_at_temperature_zero() -> None:
 
     assert sample(always_b, vocab, "a", length=4, temperature=0) == "abbbb"
     assert len(sample(always_b, vocab, "a", length=4, temperature=1.0, seed=3)) == 5
+
+
+class _CountingDecoder:
+    """Logits that favour the character after the last one fed; records what it was fed."""
+
+    bound = 8
+
+    def __init__(self) -> None:
+        self.fed: list[list[int]] = []
+
+    def reset(self) -> None:
+        self.fed.append([])
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        self.fed[-1].extend(tokens)
+        logits = np.zeros(5)  # one more output than the vocabulary has characters: never picked
+        logits[(tokens[-1] + 1) % 3] = 5.0
+        logits[4] = 9.0
+        return logits
+
+
+def test_sample_cached_feeds_one_token_at_a_time_and_restarts_past_the_context() -> None:
+    vocab = Vocabulary("abc")
+    decoder = _CountingDecoder()
+    text, rate = sample_cached(decoder, vocab, "ab", length=7, temperature=0, context=4)
+    assert text == "ab" + "cabcabc" and rate > 0
+    # the prompt, then one token per call; at 4 positions the cache restarts from the last 2
+    assert decoder.fed == [[0, 1, 2, 0], [0, 1, 2, 0], [0, 1]]

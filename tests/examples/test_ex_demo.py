@@ -22,6 +22,8 @@ def test_demo_writes_a_trained_model_whose_onnx_export_matches_torch(tmp_path: P
     for stage in ("check", "render", "compile", "train", "save", "export", "run (onnxruntime)", "sample (onnxruntime)"):
         assert f"== {stage} ==" in printed
     assert "unigram entropy" in printed and "== summary ==" in printed
+    assert "characters through the cached step graph" in printed and "tokens/s (KV cache)" in printed
+    assert (tmp_path / "gpt.step.onnx").stat().st_size > 0
 
     # the files on disk agree: the saved weights in torch vs the exported model in onnxruntime
     module = architectures.load("gpt").to_torch("GPT")

@@ -29,6 +29,8 @@ def test_char_gpt_writes_the_loss_curve_weights_and_onnx(tmp_path: Path) -> None
     png = (tmp_path / "char_gpt_loss.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     assert (tmp_path / "char_gpt.onnx").is_file() and (tmp_path / "char_gpt.pt").is_file()
+    assert (tmp_path / "char_gpt.step.onnx").is_file()  # sampled through the decoding step graph
+    assert result["tokens_per_second"] > 0 and result["full_tokens_per_second"] > 0
 
 
 def test_render_all_draws_every_bundled_model(tmp_path: Path) -> None:
