@@ -167,7 +167,9 @@ def small_enough(program: ncdl.Program, model: str | None = None, free: int = 8)
     return params < 3_000_000 and biggest < 3_000_000
 
 
-def assert_parity(program: ncdl.Program, model: str | None = None, tol: float = 1e-4, free: int = 3) -> None:
+def assert_parity(
+    program: ncdl.Program, model: str | None = None, tol: float = 1e-4, free: int = 3, opset: int | None = None
+) -> None:
     """The torch module (eval mode) and onnxruntime agree on random inputs.
 
     Within ``tol`` (absolute and relative), widened by how far torch's own
@@ -183,7 +185,7 @@ def assert_parity(program: ncdl.Program, model: str | None = None, tol: float = 
 
     module = program.to_torch(model)
     module.eval()
-    onnx_model = program.to_onnx(model, state_dict=module.state_dict())
+    onnx_model = program.to_onnx(model, state_dict=module.state_dict(), **({"opset": opset} if opset else {}))
     session = Session(onnx_model)
     inputs = feeds(program, model, free=free)
     assert list(inputs) == session.input_names

@@ -103,15 +103,43 @@ def lower_upsample(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) ->
     """Resize by integer scales: nearest (floor, asymmetric) or linear (half-pixel), as torch's interpolate."""
     (x,) = xs
     attrs = data["attrs"]
+    if attrs["mode"] != "nearest":
+        return _upsample_linear(e, data, x)
     ins = [pair[0] for pair in attrs["spatial"]]
     outs = [pair[1] for pair in attrs["spatial"]]
     lead = [a for a in x.axes if a not in ins]
     xn = _to_nc(e, x, lead, ins, None)
     scales = e.const([1.0, 1.0] + [float(s) for s in attrs["scale"]])
-    if attrs["mode"] == "nearest":
-        kw = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
-    else:
-        kw = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    kw = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     y = e.op("Resize", [xn.name, "", scales], hint(data), **kw)
     yv = OnnxValue(y, xn.axes[:2] + tuple(outs))
     return _from_nc(e, yv, lead, outs, x, keep=2)
+
+
+def _upsample_linear(e: OnnxEmitter, data: dict[str, Any], x: OnnxValue) -> OnnxValue:
+    """Linear upsampling one spatial axis at a time, each a 2-D ``[rest, axis]`` Resize.
+
+    Half-pixel linear interpolation is separable, so this is bi/trilinear
+    upsampling. onnxruntime's linear Resize accepts only some layouts of a
+    4-D or 5-D input, and its transpose optimizer moves neighbouring
+    Transposes into the Resize (permuting its scales into one it refuses); a
+    2-D Resize between Reshapes keeps every layout acceptable.
+    """
+    attrs = data["attrs"]
+    y = x
+    for (i, o), scale in zip(attrs["spatial"], attrs["scale"], strict=True):
+        rest = [a for a in y.axes if a != i]
+        n_dim, n_label = e.group(rest)
+        flat = e.reshape(e.permute(y, [*rest, i]), [n_dim, i], [n_label, i])
+        scales = e.const([1.0, float(scale)])
+        kw = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+        r = OnnxValue(e.op("Resize", [flat.name, "", scales], hint(data), **kw), (n_label, o), x.dtype)
+        target = (*rest, o)
+        y = (
+            r
+            if len(rest) == 1
+            else OnnxValue(e.op("Reshape", [r.name, e.shape_vec(list(target), [r, x])], "r"), target, x.dtype)
+        )
+    outs = [pair[1] for pair in attrs["spatial"]]
+    lead = [a for a in x.axes if a not in [pair[0] for pair in attrs["spatial"]]]
+    return e.permute(y, lead + outs)
