@@ -154,8 +154,8 @@ def test_sibling_linears_are_not_fused_across_units() -> None:
         + "model M(x: [batch, model]) -> [batch, model] {\n    return P(x) as a + linear[model -> model](x) as b\n}\n"
     )
     flat, nested = _pair(text)
-    assert "torch.cat" in flat.code
-    assert all("torch.cat" not in m.code for m in nested.modules() if isinstance(m, fx.GraphModule))
+    assert "join_flat" in flat.code
+    assert all("join_flat" not in m.code for m in nested.modules() if isinstance(m, fx.GraphModule))
     _same(flat, nested, torch.randn(2, 8))
 
 

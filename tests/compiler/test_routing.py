@@ -110,10 +110,10 @@ def _moe_reference(gm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def test_moe_runs_each_expert_on_its_routed_rows_only() -> None:
-    # the routed lowering needs the experts in the moe's own graph: flat (see docs/torch.md, Submodules)
-    gm = ncdl.loads(MOE).to_torch(hierarchy="flat")
-    code = gm.code
+@pytest.mark.parametrize("hierarchy", ["flat", "instances"])
+def test_moe_runs_each_expert_on_its_routed_rows_only(hierarchy: str) -> None:
+    gm = ncdl.loads(MOE).to_torch(hierarchy=hierarchy)
+    code = "".join(m.code for m in gm.modules() if isinstance(m, torch.fx.GraphModule))
     assert code.count("_routed_rows(") == 4 and code.count(".index_select(") == 4
     x = _distinct(9, 5, seed=1)
     torch.testing.assert_close(gm(x), _moe_reference(gm, x), rtol=1e-5, atol=1e-5)
@@ -213,3 +213,14 @@ model M(x: [tok, model]) -> [tok, out] {
     gates = torch.zeros_like(logits).scatter(-1, logits.argmax(-1, keepdim=True), logits.amax(-1, keepdim=True))
     mixed = torch.softmax(torch.einsum("tm,enm->ten", x, sd["w"]), dim=0)
     torch.testing.assert_close(gm(x), (gates[:, :, None] * mixed).sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_experts_in_their_own_circuit_are_routed_inside_the_moe_s_submodule() -> None:
+    program = ncdl.architectures.load("moe")
+    gm, flat = program.to_torch(), program.to_torch(hierarchy="flat")
+    flat.load_state_dict(gm.state_dict())
+    assert "routed_rows" in gm.code  # lowered in the moe's unit (the root here), not dense
+    assert not isinstance(gm.experts, torch.fx.GraphModule)  # the experts' module only holds their weights
+    assert [n for n, _ in gm.named_parameters()] == [n for n, _ in flat.named_parameters()]
+    x = _distinct(2, 5, 32, seed=3)
+    torch.testing.assert_close(gm(x), flat(x), rtol=1e-5, atol=1e-5)

@@ -97,11 +97,31 @@ def keep_marks_within_units(g: nx.MultiDiGraph, depth: int | None) -> nx.MultiDi
             groups.setdefault(data["fused_into"], []).append(node)
     for head, members in groups.items():
         units = {unit_of(g.nodes[n], depth) for n in [head, *members]}
+        if _routed_within(g, head, members, depth):
+            continue
         if len(units) > 1:
             for n in [head, *members]:
                 for mark in ("fused", "fused_into", "siblings"):
                     out.nodes[n].pop(mark, None)
     return out
+
+
+def _routed_within(g: nx.MultiDiGraph, head: str, members: list[str], depth: int | None) -> bool:
+    """Whether ``head`` is a routed ``moe`` whose experts' boxes all sit in its unit or in units below it.
+
+    Such a region is lowered inside the ``moe``'s unit (the experts' own units
+    keep their parameters, read with ``get_attr`` from below), so the experts
+    still run on their routed rows only.
+    """
+    mark = g.nodes[head].get("fused")
+    if not isinstance(mark, dict) or mark.get("kind") != "moe":
+        return False
+    home = unit_of(g.nodes[head], depth)
+    return all(_below(unit_of(g.nodes[n], depth), home) for n in members)
+
+
+def _below(path: str, parent: str) -> bool:
+    return not parent or path == parent or path.startswith(parent + ".")
 
 
 class TaggingEmitter(FxEmitter):
@@ -282,6 +302,10 @@ class _Splitter:
             for i, v in enumerate(outs):
                 env[v] = graph.create_node("call_function", operator.getitem, (call, i), name=_name(v))
 
+    def empty(self, path: str) -> bool:
+        """Whether no node was lowered inside unit ``path`` (a parent lowered all of its boxes)."""
+        return not any(self.inside(n, path) for n in self.body)
+
     def first_index(self, path: str) -> int:
         """The flat position of unit ``path``'s first node."""
         return min((self.index[n] for n in self.body if self.inside(n, path)), default=0)
@@ -291,7 +315,8 @@ class _Splitter:
         unit = self.units[path]
         own = [n for n in self.body if self.unit(n) == path]
         first: dict[Any, int] = {n: self.index[n] for n in own}
-        for child in unit.children:
+        children = [c for c in unit.children if not self.empty(c)]
+        for child in children:
             first[child] = self.first_index(child)
 
         def item_of(v: fx.Node) -> fx.Node | str | None:
@@ -300,12 +325,12 @@ class _Splitter:
             u = self.unit(v)
             if u == path:
                 return v
-            return next(c for c in unit.children if c in self.units[u].ancestors)
+            return next(c for c in children if c in self.units[u].ancestors)
 
         deps: dict[Any, set[Any]] = {}
         for n in own:
             deps[n] = {item_of(v) for v in self.needs(n, path)} - {None}
-        for child in unit.children:
+        for child in children:
             deps[child] = {item_of(v) for v in self.inputs(child)} - {None, child}
         users: dict[Any, list[Any]] = {item: [] for item in deps}
         for item, ds in deps.items():
@@ -334,7 +359,8 @@ def _floating(n: fx.Node) -> bool:
 
 
 def _is_size(n: fx.Node) -> bool:
-    return n.op == "call_method" and n.target == "size"
+    """``x.size(dim)``: re-read inside each unit (a whole ``x.size()`` is an ordinary value)."""
+    return n.op == "call_method" and n.target == "size" and len(n.args) == 2
 
 
 def _name(n: fx.Node) -> str:
@@ -378,6 +404,8 @@ def split_into_units(flat: fx.Graph, g: nx.MultiDiGraph, state: nn.Module, depth
     for path in sorted(units, key=lambda p: -len(units[p].ancestors)):
         unit = units[path]
         holder = _module_at(state, path)
+        if path and splitter.empty(path):
+            continue  # all its boxes were lowered in a parent (a routed moe's experts): it only holds tensors
         gm = fx.GraphModule(nn.Module(), fx.Graph(), class_name=unit.circuit)
         for name, child in holder._modules.items():
             gm.add_module(name, child)

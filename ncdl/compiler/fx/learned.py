@@ -11,7 +11,6 @@ import math
 import operator
 from typing import Any
 
-import torch
 import torch.fx as fx
 import torch.nn.functional as F
 
@@ -73,13 +72,12 @@ def _linear_siblings(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) ->
     members = [lw.g.nodes[m] for m in data["siblings"]]
     shapes = [lw.param_shape(m, "weight")[: len(m["attrs"]["out"])] for m in members]
     rows = [math.prod(shape) for shape in shapes]
-    w = lw.call(torch.cat, [_flat_weight(lw, m, r) for m, r in zip(members, rows, strict=True)], name=f"{name}_w")
+    # the members' weights lie back to back in one storage: joining them is a view, not a copy
+    w = lw.call(runtime.join_flat, *[lw.param(m, "weight") for m in members], name=f"{name}_w")
+    w = lw.method("view", w, sum(rows), -1, name=f"{name}_w")
     b = None
     if data["attrs"]["bias"]:
-        parts = [
-            lw.method("reshape", lw.param(m, "bias"), r, name=f"{name}_b") for m, r in zip(members, rows, strict=True)
-        ]
-        b = lw.call(torch.cat, parts, name=f"{name}_b")
+        b = lw.call(runtime.join_flat, *[lw.param(m, "bias") for m in members], name=f"{name}_b")
     ys = lw.method("split", lw.call(F.linear, x, w, b, name=name), rows, -1, name=name)
     for i, (node, member, shape) in enumerate(zip(data["siblings"], members, shapes, strict=True)):
         y = lw.call(operator.getitem, ys, i, name=member["name"])

@@ -242,3 +242,61 @@ def cache_append(past: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tenso
         base.narrow(dim, n, added).copy_(new)
         return base.narrow(dim, 0, n + added)
     return torch.cat([past, new], dim)
+
+
+class _JoinedView(torch.autograd.Function):
+    """The 1-D tensor over the adjacent storage of ``parts``, made without a copy.
+
+    Its gradient is split back into views of the incoming gradient, one per
+    part, so neither direction copies a weight.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, *parts: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.shapes = [p.shape for p in parts]
+        return _alias(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:  # noqa: D102
+        sizes = [s.numel() for s in ctx.shapes]
+        return tuple(g.view(s) for g, s in zip(grad.contiguous().split(sizes), ctx.shapes, strict=True))
+
+
+def _alias(parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    first = parts[0]
+    total = sum(p.numel() for p in parts)
+    joined = torch.empty(0, dtype=first.dtype, device=first.device)
+    return joined.set_(first.untyped_storage(), first.storage_offset(), (total,), (1,))
+
+
+def _adjacent(parts: tuple[torch.Tensor, ...]) -> bool:
+    """Whether ``parts`` lie back to back, in order, in one contiguous storage."""
+    first = parts[0]
+    if first.device.type == "meta" or torch.compiler.is_compiling():
+        return False
+    storage, offset = first.untyped_storage().data_ptr(), first.storage_offset()
+    for p in parts:
+        plain = type(p) in (torch.Tensor, torch.nn.Parameter)
+        if not plain or not p.is_contiguous() or p.dtype != first.dtype or p.device != first.device:
+            return False
+        if p.untyped_storage().data_ptr() != storage or p.storage_offset() != offset:
+            return False
+        offset += p.numel()
+    return True
+
+
+def join_flat(*parts: torch.Tensor) -> torch.Tensor:
+    """The parts' elements, flattened and joined in order (as ``torch.cat`` of each ``reshape(-1)``).
+
+    Sibling weights fused into one matmul are allocated back to back in one
+    storage (:func:`ncdl.compiler.fx.weights.build_state`), so this is
+    normally a view made without copying, forward and backward. When they
+    are not adjacent any more (a ``.to()`` that moved each parameter on its
+    own, a ``deepcopy``, sharded parameters) or under ``torch.compile``, it
+    falls back to the copy.
+    """
+    if not _adjacent(parts):
+        return torch.cat([p.reshape(-1) for p in parts])
+    if torch.is_grad_enabled() and any(p.requires_grad for p in parts):
+        return _JoinedView.apply(*parts)
+    return _alias(parts)

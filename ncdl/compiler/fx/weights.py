@@ -20,6 +20,7 @@ dimensions merged, :func:`ncdl.ir.flat.is_flattening`) are made.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import networkx as nx
@@ -78,6 +79,7 @@ def build_state(g: nx.MultiDiGraph) -> nn.Module:
     root = nn.Module()
     made: dict[str, nn.Parameter] = {}
     tied: list[dict[str, Any]] = []
+    joined = _joined_storage(g)
     for node in topological(g):
         data = g.nodes[node]
         for spec in [*data["params"], *data["buffers"]]:
@@ -86,7 +88,7 @@ def build_state(g: nx.MultiDiGraph) -> nn.Module:
             if p.get("tied_to"):
                 tied.append(p)
                 continue
-            param = nn.Parameter(torch.empty(p["shape"], dtype=torch.float32))
+            param = nn.Parameter(joined.get(p["name"], torch.empty(p["shape"], dtype=torch.float32)))
             _initialise(param, p)
             made[p["name"]] = param
             _install(root, p["name"], param, buffer=False)
@@ -98,6 +100,29 @@ def build_state(g: nx.MultiDiGraph) -> nn.Module:
     for p in tied:
         _install(root, p["name"], made[p["tied_to"]], buffer=False)
     return root
+
+
+def _joined_storage(g: nx.MultiDiGraph) -> dict[str, torch.Tensor]:
+    """Views, back to back in one storage per group and key, for the tensors of sibling linears.
+
+    The torch.fx backend runs a group marked by ``fuse_sibling_linears`` as one
+    matmul over the joined weights (:func:`ncdl.compiler.fx.runtime.join_flat`);
+    placed like this, joining them is a view rather than a copy on every step.
+    """
+    views: dict[str, torch.Tensor] = {}
+    for node in topological(g):
+        members = g.nodes[node].get("siblings")
+        if not members:
+            continue
+        for key in ("weight", "bias"):
+            specs = [p for m in members for p in g.nodes[m]["params"] if p["key"] == key]
+            if len(specs) != len(members):
+                continue
+            sizes = [math.prod(p["shape"]) for p in specs]
+            storage = torch.empty(sum(sizes), dtype=torch.float32)
+            for p, part in zip(specs, storage.split(sizes), strict=True):
+                views[p["name"]] = part.view(p["shape"])
+    return views
 
 
 def _initialise(t: torch.Tensor, spec: dict[str, Any]) -> None:
