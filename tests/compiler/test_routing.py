@@ -10,6 +10,7 @@ from onnx_helpers import op_types, session
 
 import ncdl
 import ncdl.compiler.fx as fx_backend
+from ncdl import architectures
 from ncdl.compiler.pipeline import FX_PASSES, ROUTE_EXPERTS
 
 ROUTER = """
@@ -216,7 +217,7 @@ model M(x: [tok, model]) -> [tok, out] {
 
 
 def test_experts_in_their_own_circuit_are_routed_inside_the_moe_s_submodule() -> None:
-    program = ncdl.architectures.load("moe")
+    program = architectures.load("moe")
     gm, flat = program.to_torch(), program.to_torch(hierarchy="flat")
     flat.load_state_dict(gm.state_dict())
     assert "routed_rows" in gm.code  # lowered in the moe's unit (the root here), not dense
