@@ -258,7 +258,11 @@ def run(tables: Tables, builder: Any, text: str, file: str) -> Any:
         for i, splice, nones in plan.include:
             if nones:
                 filtered.extend([None] * nones)
-            if splice:
+            if splice and not filtered and children[i].__class__ is list:
+                # a left-recursive list (`_stmts: _stmts stmt`) grows in place, as Lark's
+                # own filter does: copying it at each reduction would be quadratic
+                filtered = children[i]
+            elif splice:
                 filtered.extend(children[i])
             else:
                 filtered.append(children[i])
