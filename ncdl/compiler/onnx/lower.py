@@ -79,6 +79,7 @@ class OnnxEmitter:
         self.initializers: dict[str, np.ndarray] = {}
         self.values: dict[str, OnnxValue] = {}  # IR node id -> its lowered tensor
         self._taken: set[str] = set()
+        self._next: dict[str, int] = {}  # hint -> the first suffix fresh() may still find free
         self._consts: dict[tuple[Any, ...], str] = {}
         self._sizes: dict[Size, str] = {}
         self._node_prefix = ""
@@ -95,10 +96,11 @@ class OnnxEmitter:
     def fresh(self, hint: str) -> str:
         """A tensor name not used before, close to ``hint``."""
         base = hint or "t"
-        name, i = base, 1
+        name, i = base, self._next.get(base, 1)
         while name in self._taken:
             name = f"{base}_{i}"
             i += 1
+        self._next[base] = i  # names only accumulate: base_1 .. base_{i-1} stay taken, so start here next time
         self._taken.add(name)
         return name
 
