@@ -14,6 +14,7 @@ nothing here imports them (the front end's imports point one way).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -216,6 +217,27 @@ class Elaborator:
         """True when a size question depends on an opaque parameter: while a
         circuit is checked at its definition, each call site answers it."""
         return self.generic and any(s.symbols() & self.opaque for s in sizes)
+
+    def reads_opaque(self, node: Any, env: Env) -> bool:
+        """True while a circuit is checked at its definition and ``node`` reads the size of an
+        axis parameter or an integer parameter: the number folded from it (1 stands in for
+        each) says nothing about the call sites, which check it again with their sizes."""
+        if not self.generic:
+            return False
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Name) and n.name not in env.values:
+                if isinstance(env.ints.get(n.name), Size):
+                    return True
+                axis = self.lookup_axis(n.name, env)
+                if axis is not None and self.deferred(self.axes[axis].size):
+                    return True
+            elif dataclasses.is_dataclass(n) and not isinstance(n, type):
+                for f in dataclasses.fields(n):
+                    value = getattr(n, f.name)
+                    stack.extend(value if isinstance(value, (list, tuple)) else [value])
+        return False
 
     def stand_in(self, axis: str) -> float:
         """The stand-in number of an axis without a fixed size (see ``stand_ins``): a prime

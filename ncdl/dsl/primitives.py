@@ -1123,6 +1123,8 @@ def call_primitive(el: Elaborator, call: ast.Call, env: Env, assign: str | None)
         try:
             value = SCALAR_FNS[call.func](args[0])
         except (ValueError, OverflowError):
+            if el.reads_opaque(call.args[0], env):
+                return 1.0
             return el.error("E128", f"{call.func}({args[0]:g}) is undefined", call.span)
         return float(value)
     tie = None
@@ -1227,15 +1229,20 @@ def binary(el: Elaborator, e: ast.BinOp, left: Result, right: Result, env: Env) 
                 e.span,
                 "use a compile-time condition: if a < b { ... }",
             )
+        culprit: ast.Expr = e
         try:
             value = {"add": left + right, "sub": left - right, "mul": left * right}.get(op)
             if op == "div":
                 value = left / right
             elif op == "pow":
                 value = left**right
-        except (ZeroDivisionError, OverflowError):
-            return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
+        except ZeroDivisionError:
+            value, culprit = math.nan, e.right
+        except OverflowError:
+            value = math.nan
         if isinstance(value, complex) or not math.isfinite(value):  # (-8) ** 0.5 is complex
+            if el.reads_opaque(culprit, env):
+                return 1.0
             return el.error("E128", f"{left:g} {e.op} {right:g} is undefined", e.span)
         return float(value)
     for side in (left, right):

@@ -144,3 +144,30 @@ def test_a_misspelt_axis_in_a_circuit_body_is_reported_at_its_line(name: str) ->
         assert (info.value.diagnostics[0].code, info.value.diagnostics[0].span.line) == ("E101", number)
         checked += 1
     assert checked >= 5
+
+
+def test_a_number_folded_from_a_parameters_size_is_checked_at_each_call() -> None:
+    # At the definition 1 stands in for the opaque sizes, so `h - 1` and `log(k - 1)` would
+    # look like a division by zero and log(0): the call sites decide, with their sizes.
+    circuit = (
+        "circuit S[h, k: int = 2](x: [h]) -> [h] {\n"
+        "    return x * (-log(10000) / (h - 1)) + log(k - 1) + 1 / (2 * h - 2)\n}\n"
+    )
+    fine = circuit + "axis batch, m = 16\nmodel M(x: [batch, m]) -> [batch, m] { return S[h=m, k=3](x) }\n"
+    assert ncdl.loads(fine, "lib.ncd").models == ["M"]
+    bad = circuit + "axis batch, m = 1\nmodel M(x: [batch, m]) -> [batch, m] { return S[h=m, k=3](x) }\n"
+    assert _errors(bad) == [
+        "lib.ncd:2:17: error[E128]: -9.21034 / 0 is undefined\n"
+        " 2 |     return x * (-log(10000) / (h - 1)) + log(k - 1) + 1 / (2 * h - 2)\n"
+        "   |                 ^^^^^^^^^^^^^^^^^^^^^\n"
+        "  note: in 'S', called at lib.ncd:5:47",
+        "lib.ncd:2:55: error[E128]: 1 / 0 is undefined\n"
+        " 2 |     return x * (-log(10000) / (h - 1)) + log(k - 1) + 1 / (2 * h - 2)\n"
+        "   |                                                       ^^^^^^^^^^^^^^^\n"
+        "  note: in 'S', called at lib.ncd:5:47",
+    ]
+
+
+def test_a_constant_mistake_in_a_circuit_is_still_found_at_its_definition() -> None:
+    source = "circuit S[h](x: [h]) -> [h] {\n    return x * (h / (2 - 2))\n}\n"
+    assert [e.splitlines()[0] for e in _errors(source)] == ["lib.ncd:2:17: error[E128]: 1 / 0 is undefined"]
