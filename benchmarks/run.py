@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
+from decode_bench import decoding  # noqa: E402
 from frontend_bench import generate  # noqa: E402
 from torch_models import GPT, ViT, ViTB16, ncdl_twin, randomize_norms, resnet18, resnet_program  # noqa: E402
 from train_step import GPT_SHAPE, RESNET_SHAPE  # noqa: E402
@@ -475,6 +476,8 @@ def main() -> None:
     sections.append(inference(args.quick, exported))
     print("GEMM peak ...", file=sys.stderr)
     sections.append(utilisation(gemm_peak(args.quick), medians))
+    print("decoding ...", file=sys.stderr)
+    sections.append(decoding(args.quick))
     minutes = (time.perf_counter() - started) / 60
     mode = "quick" if args.quick else "full"
     out = [
