@@ -128,6 +128,16 @@ def test_step_graph_names_and_dims_follow_the_ecosystem_and_pass_the_full_checke
         assert ("Attention" in ops) == (opset == 23)
 
 
+def test_the_step_graph_below_opset_23_decomposes_attention_and_agrees() -> None:
+    program = ncdl.architectures.load("gpt")
+    state = _weights(lower_fx(program.graph("GPT"), "flat"))
+    native, decomposed = (OrtDecoder(program.to_onnx_step("GPT", state, opset=o)) for o in (23, 17))
+    for decoder in (native, decomposed):
+        decoder.reset()
+    for tokens in ([5, 6, 7, 8, 9], [10], [11, 12]):  # a prompt, one token, two tokens at once
+        np.testing.assert_allclose(decomposed.feed(tokens), native.feed(tokens), rtol=1e-4, atol=1e-4)
+
+
 def test_torch_cache_is_appended_in_place_into_the_preallocated_buffer() -> None:
     buf = torch.zeros(1, 2, 8, 3)
     past = buf.narrow(2, 0, 3)
