@@ -15,20 +15,21 @@ import torch.nn.functional as F
 from ncdl import architectures
 from ncdl.torch_utils import units
 
-#: (file, model): the GPT and a bundled pre-norm transformer encoder.
-MODELS = [("gpt", "GPT"), ("encoder", "PreNormEncoder")]
+#: (file, model): the GPT, Llama (grouped-query attention, rotary positions) and a pre-norm transformer encoder.
+MODELS = [("gpt", "GPT"), ("llama", "Llama"), ("encoder", "PreNormEncoder")]
 STEPS = 3
 
 
 def _batch(model: str) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
-    if model == "GPT":
-        return torch.randint(0, 65, (4, 16), generator=gen), torch.randint(0, 65, (4, 16), generator=gen)
+    if model in ("GPT", "Llama"):
+        vocab = 65 if model == "GPT" else 256
+        return torch.randint(0, vocab, (4, 16), generator=gen), torch.randint(0, vocab, (4, 16), generator=gen)
     return torch.randn(4, 6, 128, generator=gen), torch.randn(4, 6, 128, generator=gen)
 
 
 def _loss(model: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if model == "GPT":
+    if model in ("GPT", "Llama"):
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1))
     return F.mse_loss(out, target)
 
