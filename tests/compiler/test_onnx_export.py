@@ -249,3 +249,20 @@ model M(x: [batch, seq, model]) -> [batch, seq, model] {
 def test_attention_after_linear_moves_no_data_at_opset_23(gpt: ncdl.Program) -> None:
     model = lower_onnx(gpt.graph(), opset=23)
     assert on_data(model, "Transpose") == [] and on_data(model, "Reshape") == []
+
+
+def test_fresh_weights_are_drawn_into_their_own_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
+    # never a float64 copy of a float32 weight: chunks are stored as they are drawn, same numbers as one draw
+    from ncdl.compiler.onnx import weights
+
+    monkeypatch.setattr(weights, "CHUNK", 7)
+    for init, draw in (
+        ({"kind": "normal", "std": 0.02}, lambda r: r.normal(0.0, 0.02, size=(5, 9))),
+        ({"kind": "uniform", "low": -1.0, "high": 1.0}, lambda r: r.uniform(-1.0, 1.0, size=(5, 9))),
+    ):
+        got = weights.fresh(init, (5, 9), np.random.default_rng(3), "float32")
+        assert got.dtype == np.float32
+        assert np.array_equal(got, draw(np.random.default_rng(3)).astype(np.float32))
+    assert (
+        weights.fresh({"kind": "constant", "value": 2.0}, (3,), np.random.default_rng(0), "float32").dtype == np.float32
+    )

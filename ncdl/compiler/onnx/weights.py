@@ -31,18 +31,19 @@ class WeightSource:
         """The array for a Param/buffer dict (``name``, ``shape``, ``init``)."""
         name, shape = spec["name"], tuple(int(s) for s in spec["shape"])
         if self.state_dict is None:
-            array = fresh(spec.get("init") or {"kind": "zeros"}, shape, self.rng)
-        else:
-            if name not in self.state_dict:
-                raise ValueError(f"state_dict has no entry `{name}` (the model needs shape {list(shape)})")
-            array = to_numpy(self.state_dict[name])
-            if tuple(array.shape) != shape and is_flattening(array.shape, shape):
-                array = array.reshape(shape)  # torch.nn's flat shape of the same numbers
-            if tuple(array.shape) != shape:
-                raise ValueError(
-                    f"state_dict entry `{name}` has shape {list(array.shape)}, the model needs {list(shape)}"
-                )
-        return np.asarray(array, dtype=dtype)
+            return fresh(spec.get("init") or {"kind": "zeros"}, shape, self.rng, dtype)
+        if name not in self.state_dict:
+            raise ValueError(f"state_dict has no entry `{name}` (the model needs shape {list(shape)})")
+        array = to_numpy(self.state_dict[name])
+        if tuple(array.shape) != shape and is_flattening(array.shape, shape):
+            array = array.reshape(shape)  # torch.nn's flat shape of the same numbers
+        if tuple(array.shape) != shape:
+            raise ValueError(f"state_dict entry `{name}` has shape {list(array.shape)}, the model needs {list(shape)}")
+        return np.asarray(array, dtype=dtype)  # no copy when the state_dict already holds this dtype
+
+
+#: Values drawn at a time in float64 before they are stored in the weight's own dtype.
+CHUNK = 1 << 20
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -56,17 +57,35 @@ def to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def fresh(init: dict[str, Any], shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """A new array drawn as ``init`` says (uniform, normal, zeros, ones, constant)."""
+def fresh(init: dict[str, Any], shape: tuple[int, ...], rng: np.random.Generator, dtype: str = "float64") -> np.ndarray:
+    """A new array of ``dtype`` drawn as ``init`` says (uniform, normal, zeros, ones, constant).
+
+    Random values are drawn in float64 chunks of :data:`CHUNK` and stored into
+    the ``dtype`` array as they come (the same numbers as one draw: the
+    generator's stream does not depend on how it is split), so a float32
+    weight never has a float64 copy of its own size.
+    """
     kind = init.get("kind")
-    if kind == "uniform":
-        return rng.uniform(float(init["low"]), float(init["high"]), size=shape)
-    if kind == "normal":
-        return rng.normal(float(init.get("mean", 0.0)), float(init.get("std", 1.0)), size=shape)
     if kind == "zeros":
-        return np.zeros(shape)
+        return np.zeros(shape, dtype=dtype)
     if kind == "ones":
-        return np.ones(shape)
+        return np.ones(shape, dtype=dtype)
     if kind == "constant":
-        return np.full(shape, float(init["value"]))
-    raise ValueError(f"unknown init kind {kind!r}")
+        return np.full(shape, float(init["value"]), dtype=dtype)
+    if kind == "uniform":
+        low, high = float(init["low"]), float(init["high"])
+
+        def draw(n: int) -> np.ndarray:
+            return rng.uniform(low, high, size=n)
+    elif kind == "normal":
+        mean, std = float(init.get("mean", 0.0)), float(init.get("std", 1.0))
+
+        def draw(n: int) -> np.ndarray:
+            return rng.normal(mean, std, size=n)
+    else:
+        raise ValueError(f"unknown init kind {kind!r}")
+    out = np.empty(shape, dtype=dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, CHUNK):
+        flat[start : start + CHUNK] = draw(min(CHUNK, flat.size - start))
+    return out
