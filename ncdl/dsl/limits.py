@@ -9,10 +9,19 @@ axis size) do not bound, because each is a product of many small numbers:
   unbounded free axis (a batch) at 1 — a lower bound on what a run needs.
 
 Each diagnostic gives the numbers and points at the box responsible.
+
+A model under both limits may still not fit the machine: E202 refuses one
+whose compile or export would need more memory than the machine has
+(:func:`machine_memory`, the physical memory), estimated as every learned
+scalar twice in float32 (ONNX export holds each weight as an array and as
+its serialised bytes; torch holds the module's weights and their
+initialisation) plus the largest activation, so that the refusal comes from
+the check, with the figure, instead of a traceback when memory runs out.
 """
 
 from __future__ import annotations
 
+import os
 from math import prod
 from typing import Any
 
@@ -27,8 +36,23 @@ MAX_PARAMETERS = 10**10
 MAX_ACTIVATION = 2**34
 
 
+#: Bytes per learned scalar that compile or export hold at their peak (two float32 copies).
+BYTES_PER_PARAMETER = 8
+#: Bytes per element of an activation (float32).
+BYTES_PER_ELEMENT = 4
+
+
+def machine_memory() -> int | None:
+    """The machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diagnostic]:
-    """Diagnostics for a model over :data:`MAX_PARAMETERS` or :data:`MAX_ACTIVATION`."""
+    """Diagnostics for a model over :data:`MAX_PARAMETERS` or :data:`MAX_ACTIVATION`, or
+    one that needs more memory than the machine has (E202)."""
     out = []
     total, largest = 0, None
     for node, data in g.nodes(data=True):
@@ -53,11 +77,29 @@ def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diag
         )
     axes: dict[str, ir.Axis] = g.graph["axes"]
     estimate = {name: _estimate(axis, axes) for name, axis in axes.items()}
-    worst = None
+    worst, biggest = None, None
     for node, data in g.nodes(data=True):
         elements = prod(estimate.get(a, 1) for a in data["axes"])
+        if biggest is None or elements > biggest[0]:
+            biggest = (elements, node)
         if elements > MAX_ACTIVATION and (worst is None or elements > worst[0]):
             worst = (elements, node, data)
+    memory = machine_memory()
+    need = BYTES_PER_PARAMETER * total + BYTES_PER_ELEMENT * (biggest[0] if biggest else 0)
+    if not out and worst is None and memory is not None and need > memory:
+        at = largest[3] if largest is not None and largest[0] * 2 >= (biggest[0] if biggest else 0) else biggest[1]
+        out.append(
+            _at(
+                g,
+                at,
+                sources,
+                "E202",
+                f"model '{g.graph.get('model', '')}' needs about {_gb(need)} to compile or export, "
+                f"more than this machine's {_gb(memory)} of memory",
+                f"{total:,} parameters count twice in float32 (the weights and their copy while they are written), "
+                f"plus the largest activation of {biggest[0] if biggest else 0:,} elements; use smaller axes or fewer repeats",
+            )
+        )
     if worst is not None:
         elements, node, data = worst
         shape = ", ".join(f"{a}={estimate.get(a, 1):,}" for a in data["axes"])
@@ -72,6 +114,10 @@ def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diag
             )
         )
     return out
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:,.1f} GB"
 
 
 def _estimate(axis: ir.Axis, axes: dict[str, ir.Axis]) -> int:
