@@ -338,30 +338,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _read_inputs(paths: list[str], session: Any) -> dict[str, Any]:
+    """The named inputs of ``.npy`` and ``.npz`` files. An ``.npz`` is checked from its
+    array headers (bytes, names, dtypes, shapes) before any array in it is unpacked."""
     import numpy as np
 
+    from ncdl.runtime.npz import placeholders
+    from ncdl.runtime.session import InputError as RuntimeInputError
+
     inputs: dict[str, Any] = {}
+    packed: dict[str, tuple[str, Any]] = {}  # name -> (path, opened .npz), unpacked once the headers pass
     names = session.input_names
     for path in paths:
         try:
             data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.ndarray):
-                unpacked = sum(info.file_size for info in data.zip.infolist())
-                if unpacked > MAX_NPZ_BYTES:  # a zip bomb would fill the memory before any check
-                    raise InputError(f"{path}: unpacks to {unpacked:,} bytes, over the limit of {MAX_NPZ_BYTES:,}")
-            arrays = {k: data[k] for k in data.files} if not isinstance(data, np.ndarray) else None
-        except InputError:
-            raise
+            declared = placeholders(data) if not isinstance(data, np.ndarray) else None
         except Exception as err:  # noqa: BLE001 - empty, truncated, pickled or not numpy at all: the user's input
             raise InputError(f"{path}: cannot read ({type(err).__name__}: {_first_line(err)})") from None
-        if arrays is None:
+        if declared is None:
             taken = set(inputs)
             free = [n for n in names if n not in taken]
             if not free:
                 raise InputError(f"{path}: the model has no input left for it")
             inputs[free[0]] = data
-        else:
-            inputs.update(arrays)
+            continue
+        unpacked = sum(a.nbytes for a in declared.values())
+        if unpacked > MAX_NPZ_BYTES:  # a zip bomb would fill the memory before any check
+            raise InputError(f"{path}: unpacks to {unpacked:,} bytes, over the limit of {MAX_NPZ_BYTES:,}")
+        inputs.update(declared)
+        packed.update(dict.fromkeys(declared, (path, data)))
+    if packed and set(names) <= set(inputs):
+        try:
+            session.check(inputs)  # names, dtypes and shapes, on the headers alone
+        except RuntimeInputError as err:
+            raise InputError(str(err)) from None
+    for name, (path, data) in packed.items():
+        try:
+            inputs[name] = data[name]
+        except Exception as err:  # noqa: BLE001 - a corrupt member: the user's input
+            raise InputError(f"{path}: cannot read `{name}` ({type(err).__name__}: {_first_line(err)})") from None
     return inputs
 
 

@@ -202,7 +202,27 @@ def test_npz_that_unpacks_too_large_is_refused_before_reading(
     assert path.stat().st_size < 4096
     capsys.readouterr()
     assert main(["run", str(exported / "m.onnx"), "-i", str(path)]) == 1
-    assert capsys.readouterr().err == f"error: {path}: unpacks to 32,896 bytes, over the limit of 4,096\n"
+    assert capsys.readouterr().err == f"error: {path}: unpacks to 32,768 bytes, over the limit of 4,096\n"
+
+
+def test_npz_inputs_are_checked_from_their_headers_before_unpacking(
+    exported: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # was: a 3 MB .npz unpacked to 3.2 GB before its shape was refused. This one declares
+    # 20 MB of the wrong shape and holds 16 bytes of it: read, it would fail as truncated
+    import io
+    import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (1_000_000, 5)})
+    path = exported / "wrong.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", header.getvalue() + bytes(16))
+    capsys.readouterr()
+    assert main(["run", str(exported / "m.onnx"), "-i", str(path)]) == 1
+    assert capsys.readouterr().err == "error: input `x`: axis n expects 4 at dim 1, got 5\n"
 
 
 @pytest.mark.parametrize("command", ["ir", "compile", "export", "render"])
