@@ -69,10 +69,15 @@ def test_torch_and_onnxruntime_match_the_mamba_mixer(batch: int, seq: int) -> No
     assert _relative_error(onnx_got, want) < 1e-5
 
 
-def test_negative_control_a_positive_decay_does_not_match() -> None:
+@pytest.mark.parametrize(
+    ("change", "by"),
+    [("a = -exp(", "a = exp("), ("stop=-(kernel - 1)", "start=kernel - 1")],
+    ids=["positive-decay", "anti-causal-conv"],
+)
+def test_negative_control_one_change_does_not_match(change: str, by: str) -> None:
     source = architectures.path("mamba").read_text()
-    assert "a = -exp(" in source
-    program = ncdl.loads(source.replace("a = -exp(", "a = exp("), "mamba_positive_a.ncd")
+    assert change in source
+    program = ncdl.loads(source.replace(change, by), "mamba_changed.ncd")
     ref, gm = _reference(), program.to_torch()
     gm.load_state_dict(ref.state_dict(), strict=True)
     x = _inputs(2, 11)
