@@ -22,7 +22,7 @@ def signature(g: nx.MultiDiGraph) -> str:
     for node in g.graph["inputs"]:
         data = g.nodes[node]
         of = f" of {data['attrs']['of']}" if data["attrs"].get("of") else ""
-        dtype = "int" if data["dtype"] == "int64" else ""
+        dtype = {"int64": "int", "bool": "bool"}.get(data["dtype"], "")
         args.append(f"{data['attrs']['name']}: {dtype}[{', '.join(data['axes'])}]{of}")
     outs, named = [], False
     for node in g.graph["outputs"]:
@@ -93,7 +93,7 @@ def circuit_signature(decl: ast.CircuitDecl) -> str:
 
 def _type(t: ast.TypeExpr) -> str:
     of = f" of {t.of}" if t.of else ""
-    return f"{'int' if t.dtype == 'int' else ''}[{', '.join(_sexpr(e) for e in t.axes)}]{of}"
+    return f"{t.dtype if t.dtype in ('int', 'bool') else ''}[{', '.join(_sexpr(e) for e in t.axes)}]{of}"
 
 
 def _sexpr(e: ast.SExpr, top: bool = True) -> str:

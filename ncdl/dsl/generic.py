@@ -35,7 +35,7 @@ from ncdl.dsl import ast
 from ncdl.dsl.budget import Budget
 from ncdl.dsl.diagnostics import Diagnostic, fmt_axes
 from ncdl.dsl.elaborate import RESULTS_HINT, Abort, Boxes, Elaborator
-from ncdl.dsl.values import POISON, Env, Result, Value
+from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value
 from ncdl.ir.sizes import SizeTooLarge
 
 
@@ -116,15 +116,15 @@ def _argument(el: Elaborator, arg: ast.ArgDecl, env: Env) -> Result:
     of = el.lookup_axis(arg.type.of, env) if arg.type.of else None
     if arg.type.of and of is None:
         el.unknown_axis(arg.type.of, arg.type.of_span or arg.span, env)
-    dtype = "int64" if arg.type.dtype == "int" else "float32"
+    dtype = DTYPES[arg.type.dtype]
     return el.add("input", [], axes, env, arg.span, name=arg.name, dtype=dtype, attrs={"name": arg.name}, of=of)
 
 
 def _check_result(el: Elaborator, decl: ast.CircuitDecl, result: Value, declared_type: ast.TypeExpr, env: Env) -> None:
     declared = el.type_axes(declared_type, env)
     if declared is None or set(declared) == set(result.axes):
-        if declared is not None and (declared_type.dtype == "int") != (result.dtype == "int64"):
-            kind = "an integer" if declared_type.dtype == "int" else "a float"
+        if declared is not None and DTYPES[declared_type.dtype] != result.dtype:
+            kind = {"int": "an integer", "bool": "a boolean", "float": "a float"}[declared_type.dtype]
             el.error("E146", f"circuit '{decl.name}' must return {kind} tensor", declared_type.span)
         return
     missing = [a for a in declared if a not in result.axes]
@@ -157,7 +157,7 @@ def result_by_signature(
         if declared is None:
             return POISON
         axes = [a for a in broadcast if a not in declared] + declared
-        dtype = "int64" if t.dtype == "int" else "float32"
+        dtype = DTYPES[t.dtype]
         of = el.lookup_axis(t.of, callee) if t.of else None
         attrs = {"name": decl.name}
         values.append(el.add("input", [], axes, caller, call.span, name=decl.name, dtype=dtype, attrs=attrs, of=of))

@@ -1083,7 +1083,7 @@ PRIMITIVES: dict[str, Prim] = {
     "clamp": Prim(_clamp, brackets="none", options=_from_registry("clamp", "min", "max")),
     "where": Prim(_where, arity=(3, 3), brackets="none", takes_int=True, takes_bool=True, numbers=True),
     "mask": Prim(_mask, arity=(2, 2), takes_bool=True, options={"value": registry_opt("mask", "value")}),
-    "rename": Prim(_rename, takes_int=True),
+    "rename": Prim(_rename, takes_int=True, takes_bool=True),
     "split": Prim(_split),
     "merge": Prim(_merge),
     "concat": Prim(_concat, arity=(2, None)),
