@@ -17,6 +17,7 @@ LARGE = {
     "UNet",
     "Llama3_8B",
     "ConvNeXtTiny",
+    "BertBase",
 }
 
 #: Sizes given to free root axes (by name), else FREE_SIZE.
@@ -36,6 +37,10 @@ def sample_inputs(g: nx.MultiDiGraph, seed: int = 0) -> list[torch.Tensor]:
         if data["dtype"] == "int64":
             high = axes[data["attrs"]["of"]].fixed
             out.append(torch.randint(0, high, shape, generator=gen))
+        elif data["dtype"] == "bool":  # a padding mask: keep the first position of every row
+            keep = torch.rand(shape, generator=gen) > 0.3
+            keep[(slice(None),) * (len(shape) - 1) + (0,)] = True
+            out.append(keep)
         else:
             out.append(torch.randn(shape, generator=gen))
     return out

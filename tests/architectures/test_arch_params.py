@@ -25,6 +25,7 @@ def _count(name: str, model: str) -> int:
         ("gpt", "GPT2Medium", 354_823_168),
         ("vit", "ViTB16", 86_567_656),
         ("llama", "Llama3_8B", 8_030_261_248),
+        ("bert", "BertBase", 109_482_240),
     ],
 )
 def test_published_parameter_counts(name: str, model: str, published: int) -> None:

@@ -24,6 +24,7 @@ LARGE = {
     "UNet",
     "Llama3_8B",
     "ConvNeXtTiny",
+    "BertBase",
 }
 
 SMALL = [(a, m) for a in architectures.list_architectures() for m in architectures.load(a).models if m not in LARGE]
