@@ -547,9 +547,11 @@ def _rename(b: Box) -> Value:
     return b.add("rename", [x], out, attrs={"map": mapping}, dtype=x.dtype, of=x.of)
 
 
-def _split(b: Box) -> Value:
+def _split(b: Box) -> Value | tuple[Value, ...]:
     (x,) = b.args
     maps = b.maps()
+    if len(maps) > 1:
+        return _split_parts(b, x, maps)
     if len(maps) != 1 or maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) < 2:
         b.fail("E137", "split takes one axis into several: split[m -> h k]", b.call.brackets_span)
     axis = b.resolve(maps[0].lhs[0])
@@ -605,6 +607,75 @@ def _merge(b: Box) -> Value:
     out = [into if a == axes[0] else a for a in x.axes if a not in axes[1:]]
     return b.add("merge", [x], out, attrs={"axes": axes, "into": into})
 
+
+
+def _split_parts(b: Box, x: Value, maps: list[ast.BMap]) -> tuple[Value, ...]:
+    """``a, b = split[c -> a, b](x)``: consecutive parts of ``c``, each a ``slice`` node.
+
+    Every part but at most one is an axis of known size; the one left is new
+    and takes what remains. On a free axis the parts of known size need fixed
+    sizes, and the slices count from the end after the inferred part."""
+    shape = "split into parts: split[c -> a, b, ...], one new axis per part"
+    if maps[0].rhs is None or len(maps[0].lhs) != 1 or len(maps[0].rhs) != 1:
+        b.fail("E137", shape, b.call.brackets_span)
+    if any(m.rhs is not None or len(m.lhs) != 1 for m in maps[1:]):
+        b.fail("E137", shape, b.call.brackets_span)
+    axis = b.resolve(maps[0].lhs[0])
+    b.need(x, [axis], 0)
+    parts = [maps[0].rhs[0], *(m.lhs[0] for m in maps[1:])]
+    sizes: list[Size | None] = []
+    for e in parts:
+        concrete = b.el.lookup_axis(e.name, b.env) if isinstance(e, ast.SName) else b.resolve(e)
+        sizes.append(None if concrete is None else b.el.axes[concrete].size)
+    unknown = [i for i, s in enumerate(sizes) if s is None]
+    if len(unknown) > 1:
+        names = ", ".join(repr(parts[i].name) for i in unknown)
+        b.fail("E125", f"split can infer one part's size, but {names} are all new", b.call.brackets_span)
+    total = b.el.axes[axis].size
+    known = Size.const(0)
+    for s in sizes:
+        known = known + (s if s is not None else Size.const(0))
+    if unknown:
+        rest = total - known
+        if rest.as_int() is not None and rest.as_int() < 1:
+            b.fail(
+                "E241",
+                f"split: the other parts take {known} of '{axis}' (size {total}); "
+                f"nothing is left for '{parts[unknown[0]].name}'",
+                b.call.brackets_span,
+                "the parts' sizes add up to the axis's size",
+            )
+        sizes[unknown[0]] = rest
+    elif known != total and not b.el.deferred(known, total):
+        b.fail(
+            "E240",
+            f"split: the parts add up to {known}, but '{axis}' has size {total}",
+            b.call.brackets_span,
+            "leave one part a new axis to take the rest",
+        )
+    fixed = [s.as_int() for s in sizes]  # type: ignore[union-attr]
+    if total.as_int() is None and any(f is None for i, f in enumerate(fixed) if i not in unknown):
+        b.fail(
+            "E242",
+            f"split of the free axis '{axis}': every part but the inferred one needs a fixed size",
+            b.call.brackets_span,
+            "declare the parts' sizes (axis a = 4), or leave one part new to take the rest",
+        )
+    out = []
+    cut = unknown[0] if unknown and total.as_int() is None else len(parts)
+    for i, (e, size) in enumerate(zip(parts, sizes, strict=True)):
+        if i <= cut:  # counted from the start
+            start = sum(f for f in fixed[:i])  # type: ignore[misc]
+            stop = None if i == len(parts) - 1 else (start + fixed[i] if i != cut else -sum(fixed[i + 1 :]))
+        else:  # after an inferred part of a free axis: counted from the end
+            start = -sum(fixed[i:])  # type: ignore[arg-type]
+            stop = None if i == len(parts) - 1 else -sum(fixed[i + 1 :])  # type: ignore[arg-type]
+        axes = _resized(b, x, axis, e, size)  # type: ignore[arg-type]
+        into = axes[x.axes.index(axis)]
+        attrs = {"axis": axis, "into": into, "start": start, "stop": stop, "step": 1}
+        name = b.call.label or "split"
+        out.append(b.el.add("slice", [x], axes, b.env, b.call.span, name=f"{name}_{into}", attrs=attrs, dtype=x.dtype))
+    return tuple(out)
 
 def _concat(b: Box) -> Value:
     maps = b.maps()
