@@ -260,6 +260,26 @@ def _param(b: Box) -> Value:
     return b.add("param", [], axes, params=params, scope=path)
 
 
+def _buffer(b: Box) -> Value:
+    """``buffer[axes…](init=zeros, persistent=true)``: non-learned state, as torch.nn's ``register_buffer``."""
+    if not b.call.brackets:
+        b.fail("E138", "'buffer' needs the axes of its tensor in brackets", b.call.brackets_span, _PARAM_HINT)
+    axes = b.flat_axes(at_least=1)
+    shape = [b.fixed(a, allow_bound=True) for a in axes]
+    init, persistent = b.opts.get("init"), b.opts.get("persistent")
+    if not persistent and init["kind"] in ("normal", "uniform"):
+        b.fail(
+            "E243",
+            "a buffer that is not persistent never reaches the state_dict, so its values must follow "
+            f"from the program; init={init['kind']}(...) draws random ones",
+            b.opts.span("init"),
+            "use zeros, ones or constant(value), or make it persistent",
+        )
+    path = b.path()
+    spec = {"key": "", "name": path, "axes": axes, "shape": shape, "init": init, "persistent": persistent}
+    return b.add("buffer", [], axes, attrs={"persistent": persistent}, buffers=[spec], scope=path)
+
+
 def _contract(b: Box) -> Value:
     x, y = b.args
     over = b.flat_axes(at_least=0)
@@ -1119,6 +1139,11 @@ PRIMITIVES: dict[str, Prim] = {
         _embed, options={"init": Opt("init", {"kind": "normal", "mean": 0.0, "std": 1.0})}, learned=True, takes_int=True
     ),
     "param": Prim(_param, learned=True, arity=(0, 0), options={"init": Opt("init", {"kind": "zeros"})}),
+    "buffer": Prim(
+        _buffer,
+        arity=(0, 0),
+        options={"init": Opt("init", {"kind": "zeros"}), **_from_registry("buffer", "persistent")},
+    ),
     "contract": Prim(_contract, arity=(2, 2), brackets="optional"),
     "softmax": Prim(_softmax("softmax")),
     "logsoftmax": Prim(_softmax("logsoftmax")),

@@ -250,6 +250,17 @@ def _entries() -> list[OpDef]:
             learned=True,
         ),
         OpDef(
+            "buffer",
+            "non-learned state with the node's axes (a buffer, key '', named by the bare instance "
+            "path), as torch.nn's register_buffer; in the state_dict when `persistent`; a bounded "
+            "free axis has its bound as stored size, sliced to the run-time size",
+            "learned",
+            "buffer",
+            {"persistent": Attr("bool", True)},
+            arity=(0, 0),
+            activation=False,
+        ),
+        OpDef(
             "linear",
             "weight axes out+in (torch order), bias axes out",
             "learned",

@@ -72,7 +72,7 @@ def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_wei
     for name, param in state._parameters.items():
         gm.register_parameter(name, param)
     for name, buf in state._buffers.items():
-        gm.register_buffer(name, buf)
+        gm.register_buffer(name, buf, persistent=name not in state._non_persistent_buffers_set)
     gm.graph = graph
     gm.recompile()
     flat_hooks(gm, g, save_flat=flat_weights)

@@ -19,8 +19,9 @@ from ncdl.compiler.fx.lower import FxEmitter, FxValue
 
 
 def param(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
-    # the box's one tensor, whatever its key ("weight", or "" for a bare nn.Parameter)
-    (spec,) = data["params"]
+    # the box's one tensor, whatever its key ("weight", or "" for a bare nn.Parameter);
+    # a buffer box's one buffer the same way
+    (spec,) = data["params"] or data["buffers"]
     w = lw.attr(spec["name"])
     for dim, ax in enumerate(data["axes"]):
         axis = lw.g.graph["axes"][ax]

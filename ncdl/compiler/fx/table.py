@@ -330,6 +330,7 @@ RULES: dict[str, Rule] = {
     "input": _input,
     "output": _output,
     "param": learned.param,
+    "buffer": learned.param,
     "linear": learned.linear,
     "embed": learned.embed,
     "layernorm": learned.norm,

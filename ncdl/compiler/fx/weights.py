@@ -96,7 +96,7 @@ def build_state(g: nx.MultiDiGraph) -> nn.Module:
             dtype = _DTYPES[b.get("dtype") or ("int64" if b["key"] == "num_batches_tracked" else "float32")]
             buf = torch.zeros(b["shape"], dtype=dtype)
             _initialise(buf, b)
-            _install(root, b["name"], buf, buffer=True)
+            _install(root, b["name"], buf, buffer=True, persistent=b.get("persistent", True))
     for p in tied:
         _install(root, p["name"], made[p["tied_to"]], buffer=False)
     return root
@@ -164,11 +164,11 @@ def _describe(root: nn.Module, spec: dict[str, Any], box: str) -> None:
         module.__dict__.setdefault("_ncdl_axes", {})[leaf] = [a for a in spec["axes"] if not a.startswith("<")]
 
 
-def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool) -> None:
+def _install(root: nn.Module, name: str, tensor: torch.Tensor, *, buffer: bool, persistent: bool = True) -> None:
     *path, leaf = name.split(".")
     module = _owner(root, path)
     if buffer:
-        module.register_buffer(leaf, tensor)
+        module.register_buffer(leaf, tensor, persistent=persistent)
     else:
         module.register_parameter(leaf, tensor)  # type: ignore[arg-type]
 

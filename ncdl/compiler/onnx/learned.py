@@ -17,7 +17,7 @@ from ncdl.compiler.pipeline import is_native
 
 def lower_param(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
     """A stored weight, sliced to the run-time size along bounded free axes."""
-    spec = find_spec(data, "weight") or data["params"][0]
+    spec = find_spec(data, "weight") or (data["params"] or data["buffers"])[0]
     value = OnnxValue(e.weight(spec), tuple(data["axes"]))
     free = [i for i, a in enumerate(data["axes"]) if e.axes[a].fixed is None]
     if not free:

@@ -506,6 +506,7 @@ RULES: dict[str, Rule] = {
     "input": lower_input,
     "output": lower_output,
     "param": lower_param,
+    "buffer": lower_param,
     "linear": lower_linear,
     "embed": lower_embed,
     "layernorm": lower_layernorm,

@@ -30,7 +30,8 @@ class WeightSource:
     def get(self, spec: dict[str, Any], dtype: str = "float32") -> np.ndarray:
         """The array for a Param/buffer dict (``name``, ``shape``, ``init``)."""
         name, shape = spec["name"], tuple(int(s) for s in spec["shape"])
-        if self.state_dict is None:
+        if self.state_dict is None or (name not in self.state_dict and spec.get("persistent") is False):
+            # a buffer that is not persistent is never saved: its (deterministic) init is its value
             return fresh(spec.get("init") or {"kind": "zeros"}, shape, self.rng, dtype)
         if name not in self.state_dict:
             raise ValueError(f"state_dict has no entry `{name}` (the model needs shape {list(shape)})")
