@@ -34,6 +34,7 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 from decode_bench import decoding  # noqa: E402
 from frontend_bench import generate  # noqa: E402
+from hf_bench import section as hf_section  # noqa: E402
 from torch_models import GPT, ViT, ViTB16, ncdl_twin, randomize_norms, resnet18, resnet_program  # noqa: E402
 from train_step import GPT_SHAPE, RESNET_SHAPE  # noqa: E402
 
@@ -478,6 +479,8 @@ def main() -> None:
     sections.append(utilisation(gemm_peak(args.quick), medians))
     print("decoding ...", file=sys.stderr)
     sections.append(decoding(args.quick))
+    print("Llama and BERT vs transformers ...", file=sys.stderr)
+    sections.append(hf_section(args.quick))
     minutes = (time.perf_counter() - started) / 60
     mode = "quick" if args.quick else "full"
     out = [

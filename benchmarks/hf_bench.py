@@ -1,0 +1,303 @@
+"""Llama and BERT against their transformers implementations: a training step, and onnxruntime latency.
+
+Run alone: ``nice .venv/bin/python benchmarks/hf_bench.py [--quick]`` prints the BENCHMARKS.md section
+"9. Llama and BERT vs transformers"; ``benchmarks/run.py`` includes it. Not a test: timings are noisy.
+
+* Training step: the bundled ``llama.ncd`` / ``bert.ncd`` model at a mid-size configuration and
+  transformers' ``LlamaForCausalLM`` / ``BertModel`` built from the same configuration with
+  ``attn_implementation="sdpa"``, the reference's weights loaded into ncdl's module
+  (``load_state_dict(strict=True)``). One step: forward, a loss (cross entropy on the logits; the
+  squares of BERT's two outputs), backward, AdamW. The two take turns; ratio = ncdl / transformers
+  (target <= 1.0). BERT's reference has ``attention_probs_dropout_prob=0`` because bert.ncd has no
+  dropout on the attention probabilities (its hidden dropouts are the reference's).
+* ONNX: ncdl's ``to_onnx`` (opset 23, fused ``Attention``) against ``torch.onnx.export(..., dynamo=True)``
+  of the reference (eval mode, the same weights), both run by onnxruntime on one thread with the same
+  inputs; ratio = ncdl / torch's export (target <= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import transformers
+
+from ncdl import architectures
+
+LLAMA = {"vocab": 2048, "model": 256, "heads": 8, "kv": 2, "ffn": 704, "layers": 4}
+BERT = {"vocab": 2048, "model": 256, "heads": 4, "ffn": 1024, "layers": 4}
+
+
+def _llama_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    config = transformers.LlamaConfig(
+        vocab_size=LLAMA["vocab"],
+        hidden_size=LLAMA["model"],
+        intermediate_size=LLAMA["ffn"],
+        num_hidden_layers=LLAMA["layers"],
+        num_attention_heads=LLAMA["heads"],
+        num_key_value_heads=LLAMA["kv"],
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        use_cache=False,
+        attn_implementation="sdpa",
+    )
+    ref = transformers.LlamaForCausalLM(config)
+    gm = architectures.load("llama").to_torch("Llama", **LLAMA)
+    gm.load_state_dict(ref.state_dict(), strict=True)
+    return ref, gm
+
+
+def _bert_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    config = transformers.BertConfig(
+        vocab_size=BERT["vocab"],
+        hidden_size=BERT["model"],
+        num_hidden_layers=BERT["layers"],
+        num_attention_heads=BERT["heads"],
+        intermediate_size=BERT["ffn"],
+        attention_probs_dropout_prob=0.0,
+        attn_implementation="sdpa",
+    )
+    ref = transformers.BertModel(config)
+    gm = architectures.load("bert").to_torch("Bert", **BERT)
+    gm.load_state_dict(ref.state_dict(), strict=True)
+    return ref, gm
+
+
+def _bert_inputs(batch: int, seq: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ids = torch.randint(0, BERT["vocab"], (batch, seq))
+    types = (torch.arange(seq) >= seq // 2).long().expand(batch, seq).contiguous()
+    lengths = torch.linspace(seq, seq // 2, batch).long()
+    keep = torch.arange(seq)[None, :] < lengths[:, None]
+    return ids, types, keep
+
+
+def _llama_steps(batch: int, seq: int) -> dict[str, Callable[[], Any]]:
+    ref, gm = _llama_pair()
+    tokens = torch.randint(0, LLAMA["vocab"], (batch, seq))
+    targets = torch.randint(0, LLAMA["vocab"], (batch * seq,))
+
+    def step(module: torch.nn.Module, logits: Callable[[], torch.Tensor]) -> Callable[[], Any]:
+        opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+
+        def run() -> None:
+            loss = torch.nn.functional.cross_entropy(logits().reshape(-1, LLAMA["vocab"]), targets)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        return run
+
+    ref.train(), gm.train()
+    return {
+        "ncdl": step(gm, lambda: gm(tokens)),
+        "transformers": step(ref, lambda: ref(input_ids=tokens, use_cache=False).logits),
+    }
+
+
+def _bert_steps(batch: int, seq: int) -> dict[str, Callable[[], Any]]:
+    ref, gm = _bert_pair()
+    ids, types, keep = _bert_inputs(batch, seq)
+
+    def step(module: torch.nn.Module, outputs: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> Callable[[], Any]:
+        opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+
+        def run() -> None:
+            hidden, pooled = outputs()
+            (hidden.square().mean() + pooled.square().mean()).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        return run
+
+    def ref_out() -> tuple[torch.Tensor, torch.Tensor]:
+        out = ref(input_ids=ids, token_type_ids=types, attention_mask=keep.long())
+        return out.last_hidden_state, out.pooler_output
+
+    ref.train(), gm.train()
+    return {"ncdl": step(gm, lambda: gm(ids, types, keep)), "transformers": step(ref, ref_out)}
+
+
+def _turns(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Times of each function, taking turns (one warm-up each first)."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    keys = list(fns)
+    for i in range(repeats):
+        for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            start = time.perf_counter()
+            fns[key]()
+            times[key].append(time.perf_counter() - start)
+    return times
+
+
+def _ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+
+def _verdict(ratio: float) -> str:
+    return "ok" if ratio <= 1.0 else "MISS"
+
+
+class _LlamaLogits(torch.nn.Module):
+    def __init__(self, ref: torch.nn.Module) -> None:
+        super().__init__()
+        self.ref = ref
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.ref(input_ids=tokens, use_cache=False).logits
+
+
+class _BertOutputs(torch.nn.Module):
+    def __init__(self, ref: torch.nn.Module) -> None:
+        super().__init__()
+        self.ref = ref
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.ref(input_ids=ids, token_type_ids=types, attention_mask=keep)
+        return out.last_hidden_state, out.pooler_output
+
+
+def _session(model_bytes: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _torch_export(module: torch.nn.Module, example: tuple) -> tuple[bytes, str]:
+    """torch.onnx.export(dynamo=True) of ``module`` at the example's (static) shapes."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), torch.no_grad():
+        program = torch.onnx.export(module, example, dynamo=True, verbose=False)
+    return program.model_proto.SerializeToString(), ""
+
+
+def _onnx_row(
+    name: str,
+    program: Any,
+    model: str,
+    params: dict[str, int],
+    ref: torch.nn.Module,
+    wrapper: torch.nn.Module,
+    example: tuple,
+    feeds: dict[str, np.ndarray],
+    repeats: int,
+) -> list[Any]:
+    ref.eval()
+    gm = program.to_torch(model, **params)
+    gm.load_state_dict(ref.state_dict(), strict=True)
+    ours = _session(program.to_onnx(model, state_dict=gm.state_dict(), **params).SerializeToString())
+    try:
+        theirs_bytes, note = _torch_export(wrapper.eval(), example)
+    except Exception as err:  # noqa: BLE001 - a failed reference export is a row that says so
+        return [name, "-", "-", "-", f"torch.onnx.export failed: {type(err).__name__}"]
+    theirs = _session(theirs_bytes)
+    their_feeds = dict(zip([i.name for i in theirs.get_inputs()], feeds.values(), strict=True))
+    got = ours.run(None, feeds)[0]
+    want = theirs.run(None, their_feeds)[0]
+    agree = float(np.abs(got - want).max() / np.abs(want).max())
+    times = _turns({"ncdl": lambda: ours.run(None, feeds), "torch": lambda: theirs.run(None, their_feeds)}, repeats)
+    ratio = _ratio(times, "ncdl", "torch")
+    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    return [
+        name,
+        f"{ms['ncdl']:.2f}",
+        f"{ms['torch']:.2f}",
+        f"{ratio:.2f} {_verdict(ratio)}",
+        f"outputs agree to {agree:.1e}",
+    ]
+
+
+def section(quick: bool = False) -> list[str]:
+    """The BENCHMARKS.md section: training-step and onnxruntime-latency tables."""
+    torch.manual_seed(0)
+    batch, seq = (2, 64) if quick else (4, 128)
+    repeats = 5 if quick else 15
+    lines = [
+        "## 9. Llama and BERT vs transformers",
+        "",
+        f"`benchmarks/hf_bench.py`: Llama {LLAMA} and BERT {BERT} (bundled `llama.ncd`, `bert.ncd` with these "
+        f"parameters) against transformers {transformers.__version__} built from the same configuration "
+        f'(`attn_implementation="sdpa"`, the same weights), batch {batch}, {seq} tokens (BERT: padded rows), '
+        f"one thread, medians of {repeats} turns. Target: ratio (ncdl / reference) <= 1.0.",
+        "",
+        "| training step (forward, loss, backward, AdamW) | ncdl ms | transformers ms | ratio |",
+        "|---|---|---|---|",
+    ]
+    for name, make in (("Llama", _llama_steps), ("BERT", _bert_steps)):
+        times = _turns(make(batch, seq), repeats)
+        ratio = _ratio(times, "ncdl", "transformers")
+        ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        lines.append(f"| {name} | {ms['ncdl']:.1f} | {ms['transformers']:.1f} | {ratio:.2f} {_verdict(ratio)} |")
+    lines += [
+        "",
+        "| onnxruntime latency (eval) | ncdl's ONNX ms | torch.onnx.export ms | ratio | note |",
+        "|---|---|---|---|---|",
+    ]
+    ref, _ = _llama_pair()
+    tokens = torch.randint(0, LLAMA["vocab"], (batch, seq))
+    lines.append(
+        "| "
+        + " | ".join(
+            _onnx_row(
+                "Llama",
+                architectures.load("llama"),
+                "Llama",
+                LLAMA,
+                ref,
+                _LlamaLogits(ref),
+                (tokens,),
+                {"tokens": tokens.numpy()},
+                repeats,
+            )
+        )
+        + " |"
+    )
+    ref, _ = _bert_pair()
+    ids, types, keep = _bert_inputs(batch, seq)
+    feeds = {"input_ids": ids.numpy(), "token_type_ids": types.numpy(), "attention_mask": keep.numpy()}
+    lines.append(
+        "| "
+        + " | ".join(
+            _onnx_row(
+                "BERT",
+                architectures.load("bert"),
+                "Bert",
+                BERT,
+                ref,
+                _BertOutputs(ref),
+                (ids, types, keep),
+                feeds,
+                repeats,
+            )
+        )
+        + " |"
+    )
+    return lines
+
+
+def main() -> None:
+    """Print the section (see the module doc)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    print("\n".join(section(args.quick)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
