@@ -54,8 +54,9 @@ class Program:
         """The compile targets (``model`` declarations), in file order."""
         return list(self._graphs)
 
-    def with_params(self, model: str | None = None, **params: int) -> Program:
-        """The program with ``model``'s parameters (``heads=8``) set to other values.
+    def with_params(self, model: str | None = None, /, **params: int) -> Program:
+        """The program with ``model``'s parameters (``heads=8``) set to other values
+        (``model`` is positional, so a parameter may be called ``model`` too).
 
         Example:
             >>> gpt = ncdl.architectures.load("gpt").with_params("GPT", heads=8)
@@ -94,7 +95,7 @@ class Program:
         self.graph(model)  # the same errors for a missing model
         return model or self.models[-1]
 
-    def graph(self, model: str | None = None, **params: int) -> nx.MultiDiGraph:
+    def graph(self, model: str | None = None, /, **params: int) -> nx.MultiDiGraph:
         """The IR of ``model`` (default: the file's only or last model), with
         its parameters set to ``params`` when given."""
         if params:
@@ -110,6 +111,7 @@ class Program:
     def to_torch(
         self,
         model: str | None = None,
+        /,
         hierarchy: str | int = "instances",
         *,
         flat_weights: bool = False,
@@ -131,6 +133,7 @@ class Program:
     def to_onnx(
         self,
         model: str | None = None,
+        /,
         state_dict: dict[str, Any] | None = None,
         opset: int = OPSET_DEFAULT,
         **params: int,

@@ -49,6 +49,8 @@ def _inputs(g, roots: dict[str, int]) -> list[torch.Tensor]:
         shape = [axes[a].size.evaluate(roots) for a in data["axes"]]
         if data["dtype"] == "int64":
             out.append(torch.randint(0, axes[data["attrs"]["of"]].fixed, shape))
+        elif data["dtype"] == "bool":
+            out.append(torch.ones(shape, dtype=torch.bool))
         else:
             out.append(torch.randn(shape))
     return out
