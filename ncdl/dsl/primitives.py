@@ -628,7 +628,6 @@ def _merge(b: Box) -> Value:
     return b.add("merge", [x], out, attrs={"axes": axes, "into": into})
 
 
-
 def _split_parts(b: Box, x: Value, maps: list[ast.BMap]) -> tuple[Value, ...]:
     """``a, b = split[c -> a, b](x)``: consecutive parts of ``c``, each a ``slice`` node.
 
@@ -696,6 +695,7 @@ def _split_parts(b: Box, x: Value, maps: list[ast.BMap]) -> tuple[Value, ...]:
         name = b.call.label or "split"
         out.append(b.el.add("slice", [x], axes, b.env, b.call.span, name=f"{name}_{into}", attrs=attrs, dtype=x.dtype))
     return tuple(out)
+
 
 def _concat(b: Box) -> Value:
     maps = b.maps()
