@@ -91,6 +91,20 @@ class Program:
         program.allow_paths = self.allow_paths
         return program
 
+    def _fitting(self, g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+        """``g``, unless compiling or exporting it needs more memory than the machine has (E202)."""
+        from ncdl.dsl.limits import check_memory
+
+        sources = {self.path: self.text.splitlines()}
+        for data in g.nodes.values():  # the lines of imported files, for the diagnostic's excerpt
+            file = (data.get("span") or {}).get("file")
+            if file and file not in sources and Path(file).is_file():
+                sources[file] = Path(file).read_text(encoding="utf-8").splitlines()
+        found = check_memory(g, sources)
+        if found:
+            raise NcdlError(found)
+        return g
+
     def _model_name(self, model: str | None) -> str:
         self.graph(model)  # the same errors for a missing model
         return model or self.models[-1]
@@ -128,7 +142,7 @@ class Program:
         """
         from ncdl.compiler.fx import lower_fx
 
-        return lower_fx(self.graph(model, **params), hierarchy, flat_weights=flat_weights)
+        return lower_fx(self._fitting(self.graph(model, **params)), hierarchy, flat_weights=flat_weights)
 
     def to_onnx(
         self,
@@ -141,7 +155,7 @@ class Program:
         """An ONNX model for ``model``; weights from ``state_dict`` or freshly initialised."""
         from ncdl.compiler.onnx import lower_onnx
 
-        return lower_onnx(self.graph(model, **params), state_dict=state_dict, opset=opset)
+        return lower_onnx(self._fitting(self.graph(model, **params)), state_dict=state_dict, opset=opset)
 
     def decoding(self, model: str | None = None, **params: int) -> Any:
         """The prefill and step graphs of ``model`` for incremental decoding

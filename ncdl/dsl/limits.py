@@ -51,8 +51,8 @@ def machine_memory() -> int | None:
 
 
 def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diagnostic]:
-    """Diagnostics for a model over :data:`MAX_PARAMETERS` or :data:`MAX_ACTIVATION`, or
-    one that needs more memory than the machine has (E202)."""
+    """Diagnostics for a model over :data:`MAX_PARAMETERS` or :data:`MAX_ACTIVATION`
+    (the machine's memory is :func:`check_memory`'s, asked when a model is compiled or exported)."""
     out = []
     total, largest = 0, None
     for node, data in g.nodes(data=True):
@@ -77,29 +77,11 @@ def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diag
         )
     axes: dict[str, ir.Axis] = g.graph["axes"]
     estimate = {name: _estimate(axis, axes) for name, axis in axes.items()}
-    worst, biggest = None, None
+    worst = None
     for node, data in g.nodes(data=True):
         elements = prod(estimate.get(a, 1) for a in data["axes"])
-        if biggest is None or elements > biggest[0]:
-            biggest = (elements, node)
         if elements > MAX_ACTIVATION and (worst is None or elements > worst[0]):
             worst = (elements, node, data)
-    memory = machine_memory()
-    need = BYTES_PER_PARAMETER * total + BYTES_PER_ELEMENT * (biggest[0] if biggest else 0)
-    if not out and worst is None and memory is not None and need > memory:
-        at = largest[3] if largest is not None and largest[0] * 2 >= (biggest[0] if biggest else 0) else biggest[1]
-        out.append(
-            _at(
-                g,
-                at,
-                sources,
-                "E202",
-                f"model '{g.graph.get('model', '')}' needs about {_gb(need)} to compile or export, "
-                f"more than this machine's {_gb(memory)} of memory",
-                f"{total:,} parameters count twice in float32 (the weights and their copy while they are written), "
-                f"plus the largest activation of {biggest[0] if biggest else 0:,} elements; use smaller axes or fewer repeats",
-            )
-        )
     if worst is not None:
         elements, node, data = worst
         shape = ", ".join(f"{a}={estimate.get(a, 1):,}" for a in data["axes"])
@@ -114,6 +96,44 @@ def check_limits(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diag
             )
         )
     return out
+
+
+def check_memory(g: nx.MultiDiGraph, sources: dict[str, list[str]]) -> list[Diagnostic]:
+    """E202 when compiling or exporting ``g`` needs more memory than the machine has.
+
+    Asked by ``Program.to_torch`` and ``to_onnx``, not by the check: a file may
+    declare a model too large for this machine beside ones that fit (Llama 3 8B
+    beside a test-sized Llama), and checking it (``ncdl check``: its parameter
+    count) needs no memory for its weights.
+    """
+    memory = machine_memory()
+    total, largest = 0, None
+    for node, data in g.nodes(data=True):
+        for p in data.get("params") or []:
+            if not p.get("tied_to"):
+                count = prod(p["shape"])
+                total += count
+                if largest is None or count > largest[0]:
+                    largest = (count, node)
+    axes: dict[str, ir.Axis] = g.graph["axes"]
+    estimate = {name: _estimate(axis, axes) for name, axis in axes.items()}
+    biggest = max(((prod(estimate.get(a, 1) for a in d["axes"]), n) for n, d in g.nodes(data=True)), default=(0, None))
+    need = BYTES_PER_PARAMETER * total + BYTES_PER_ELEMENT * biggest[0]
+    if memory is None or need <= memory:
+        return []
+    at = largest[1] if largest is not None and largest[0] * 2 >= biggest[0] else biggest[1]
+    return [
+        _at(
+            g,
+            at,
+            sources,
+            "E202",
+            f"model '{g.graph.get('model', '')}' needs about {_gb(need)} to compile or export, "
+            f"more than this machine's {_gb(memory)} of memory",
+            f"{total:,} parameters count twice in float32 (the weights and their copy while they are written), "
+            f"plus the largest activation of {biggest[0]:,} elements; use smaller axes or fewer repeats",
+        )
+    ]
 
 
 def _gb(n: int) -> str:
