@@ -20,6 +20,8 @@ from typing import Any
 
 import graphviz
 
+from ncdl.compiler.diagram.xlabels import settle
+
 #: Vertical space between stacked blocks, points.
 GAP = 8.0
 
@@ -106,7 +108,24 @@ def lay_out(block: Block, graph_attr: dict[str, str], node_attr: dict[str, str],
     """Lay one block out with ``dot``."""
     dot = graphviz.Digraph(graph_attr=graph_attr, node_attr=node_attr, edge_attr=edge_attr)
     _emit(dot, block)
-    return Placed(block, json.loads(dot.pipe(format="json").decode("utf-8")))
+    layout = json.loads(dot.pipe(format="json").decode("utf-8"))
+    stuck = settle(layout)  # outside labels moved off boxes and titles (dot places them late)
+    if stuck:  # no room for these wires' labels: make them real labels, which dot makes room for
+        ids = {f"e{i}" for i in range(len(block.edges))} & set(stuck)
+        edges = [(t, h, _as_label(a) if f"e{i}" in ids else a) for i, (t, h, a) in enumerate(block.edges)]
+        block = Block(block.nodes, block.clusters, edges)
+        dot = graphviz.Digraph(graph_attr=graph_attr, node_attr=node_attr, edge_attr=edge_attr)
+        _emit(dot, block)
+        layout = json.loads(dot.pipe(format="json").decode("utf-8"))
+        settle(layout)
+    return Placed(block, layout)
+
+
+def _as_label(attrs: dict[str, str]) -> dict[str, str]:
+    """An edge's attributes with its outside label (``xlabel``) made a real ``label``."""
+    out = dict(attrs)
+    out["label"] = out.pop("xlabel")
+    return out
 
 
 def stacked_size(blocks: list[Placed]) -> tuple[float, float]:
@@ -156,10 +175,12 @@ def compose(
                     "width": obj["width"],
                     "height": obj["height"],
                 }
+                if "xlp" in obj:  # where dot put the node's outside label
+                    place[obj["name"]]["xlp"] = _shift(obj["xlp"], dx, dy)
         prefix = f"b{index}."
         for edge in placed.layout.get("edges", []):
             moved = {"pos": _shift(edge["pos"], dx, dy)} if "pos" in edge else {}
-            for key in ("lp", "head_lp", "tail_lp"):
+            for key in ("lp", "xlp", "head_lp", "tail_lp"):
                 if key in edge:
                     moved[key] = _shift(edge[key], dx, dy)
             place[prefix + edge["id"]] = moved
@@ -169,7 +190,7 @@ def compose(
         start = len(merged.edges)
         for i, (tail, head, attrs) in enumerate(placed.block.edges):
             merged.edges.append((tail, head, attrs))
-            place[f"m{start + i}"] = place.pop(prefix + f"e{i}", {})
+            place[f"me{start + i}"] = place.pop(prefix + f"e{i}", {})  # the id _emit gives it
     for cluster, (bx0, by0, bx1, by1) in boxes.items():
         place[cluster] = {"bb": f"{bx0:.2f},{by0:.2f},{bx1:.2f},{by1:.2f}"}
         if cluster in label_at:
