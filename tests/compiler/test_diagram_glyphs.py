@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS, node_label
+from ncdl.compiler.diagram.labels import GLYPH_DRAWINGS, cup_paint, node_label
 from ncdl.ir.ops import GLYPHS, OPS, REQUIRED, Attr
 
 COLOURS = {"a": "#111111", "b": "#222222"}
 #: The glyphs the paper draws as a shape of their own, and that shape.
-PAPER_SHAPES = {"softmax": "triangle", "cup": "house", "norm": "circle", "conv": "trapezium"}
+PAPER_SHAPES = {"softmax": "triangle", "cup": "circle", "norm": "circle", "conv": "trapezium"}
 SAMPLE = {
     "axis": "a",
     "axis?": "b",
@@ -48,3 +48,13 @@ def test_every_op_draws_with_its_title(op: str) -> None:
         assert escape(OPS[op].title) in attrs["xlabel"]
     elif OPS[op].glyph != "port":
         assert escape(OPS[op].title) in label
+
+
+def test_a_contraction_cup_is_a_half_disc_in_the_colours_of_the_summed_axes() -> None:
+    node = {"op": "contract", "attrs": {"over": ["a", "b"]}, "axes": ["c"], "params": []}
+    _, attrs = node_label(node, COLOURS)
+    assert attrs["style"] == "wedged" and attrs["penwidth"] == "0"
+    # counter-clockwise from 3 o'clock: a's upper right band, the open left half, b's lower right band, then a's
+    assert attrs["fillcolor"] == f"{COLOURS['a']};0.2500:transparent;0.5000:{COLOURS['b']};0.2500"
+    one = cup_paint(["#111111"])
+    assert one == "#111111;0.2500:transparent;0.5000:#111111;0.2500"

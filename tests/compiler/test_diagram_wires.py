@@ -66,10 +66,13 @@ def test_a_contraction_joins_the_summed_wire_from_both_inputs() -> None:
     colours = axis_colours(g)
     (contract,) = [n for n in g if g.nodes[n]["op"] == "contract" and g.nodes[n]["attrs"]["over"] == ["head"]]
     node = dot.nodes[contract]
-    assert node["shape"] == "house" and "Σ" in node["xlabel"] and colours["head"] in node["label"]
+    assert node["shape"] == "circle" and node["style"] == "wedged" and "Σ" in node["xlabel"]
+    assert colours["head"] in node["fillcolor"] and colours["head"] in node["xlabel"]
     for producer in [u for u, _ in g.in_edges(contract)]:
         solid = [a for a, s in _wire_axes(dot, producer, contract, colours) if s]
         assert solid == ["head"]
+    into = [a for t, h, a in dot.edges if h == contract]
+    assert into and all(a["headclip"] == "false" and a["arrowhead"] == "none" for a in into)  # the wires join
 
 
 def test_learned_boxes_are_bold_with_parameter_shapes_in_the_tooltip() -> None:

@@ -189,7 +189,9 @@ _LEARNED = {"shape": "box", "style": "bold", "penwidth": "2.5"}
 _PLAIN = {"shape": "box", "style": "rounded"}
 #: The paper's shapes, in a left-to-right diagram.
 _TRIANGLE = {"shape": "triangle", "orientation": "90", "margin": "0", "fillcolor": "#e8f4e8", "style": "filled"}
-_CUP = {"shape": "house", "orientation": "270", "margin": "0.02", "fillcolor": "#efe6f7", "style": "filled"}
+#: The contraction cup: a half disc open to the left, where the contracted wires end (painted per axis
+#: by :func:`cup_paint`; Graphviz has no open arc shape, and a ``wedged`` circle is the nearest it draws).
+_CUP = {"shape": "circle", "style": "wedged", "penwidth": "0", "width": "0.24", "fixedsize": "true"}
 _CIRCLE = {"shape": "circle", "margin": "0", "penwidth": "1.6", "width": "0.3"}
 _TRAPEZOID = {
     "shape": "trapezium",
@@ -274,6 +276,10 @@ def node_label(node: dict[str, Any], colours: dict[str, str], scale: str | None 
         name = small(f"<B>{escape(title)}</B>" if learned else escape(title), "#333333")
         if learned:
             attrs["penwidth"] = "2.5"
+        if OPS[node["op"]].glyph == "cup":  # the cup is the wires joining: painted in their colours
+            attrs["fillcolor"] = cup_paint([colours.get(a, UNKNOWN) for a in node["attrs"]["over"]])
+            attrs["xlabel"] = html(f"{name} {small(detail, '#000000')}" if detail else name)
+            return html(" "), attrs
         if attrs["shape"] == "circle":  # a norm's circle stays small: what it normalises over goes beside it
             attrs["xlabel"] = html(f"{name}<BR/>{small(detail, '#000000')}" if detail else name)
             return html(" "), attrs
@@ -291,6 +297,24 @@ def node_label(node: dict[str, Any], colours: dict[str, str], scale: str | None 
     return html(text), dict(_PLAIN)
 
 
+def cup_paint(colours: list[str]) -> str:
+    """The ``fillcolor`` of a contraction cup: the right half of a ``wedged`` circle, one band per
+    contracted axis (top to bottom), the left half transparent.
+
+    Graphviz paints wedges counter-clockwise from 3 o'clock, each a fraction of the turn.
+    """
+    if not colours:
+        colours = [UNKNOWN]
+    band = 180.0 / len(colours)
+    pieces: list[tuple[float, float, str]] = [(90.0, 270.0, "transparent")]
+    for i, colour in enumerate(reversed(colours)):  # from 6 o'clock up to 12 o'clock
+        start, end = 270.0 + i * band, 270.0 + (i + 1) * band
+        for lo, hi in ((start, min(end, 360.0)), (max(start, 360.0) - 360.0, end - 360.0)):
+            if hi > lo:
+                pieces.append((lo, hi, colour))
+    return ":".join(f"{c};{(hi - lo) / 360:.4f}" for lo, hi, c in sorted(pieces))
+
+
 def _role(node: dict[str, Any]) -> str:
     """The paper's role superscript of a learned map: ``as q`` -> L^Q (nothing for a default name)."""
     name = str(node.get("name") or "")
@@ -306,13 +330,15 @@ def call_text(name: str, args: dict[str, Any] | None) -> str:
     return escape(f"{name}({inner})" if inner else name)
 
 
-def box_label(box: Box, args: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
-    """The label and attributes of a collapsed circuit or repeat (with its call's parameters)."""
+def box_label(box: Box, args: dict[str, Any] | None = None, short: bool = False) -> tuple[str, dict[str, str]]:
+    """The label and attributes of a collapsed circuit or repeat (with its call's parameters);
+    ``short``: only the last part of its instance path (``down`` for ``unet.inner.down``)."""
     name = box.circuit or ("repeat" if box.frame.is_repeat else box.frame.path)
     text = f"<B>{call_text(name, args)}</B>"
     if box.count is not None:
         text += f" ×{box.count}"
-    text += "<BR/>" + small(escape(box.frame.path) + (f" · {count_text(box.params)} params" if box.params else ""))
+    path = box.frame.path.rsplit(".", 1)[-1] if short else box.frame.path
+    text += "<BR/>" + small(escape(path) + (f" · {count_text(box.params)} params" if box.params else ""))
     attrs = {"shape": "box3d" if box.params else "box", "style": "bold" if box.params else "solid"}
     if box.params:
         attrs["penwidth"] = "2"

@@ -33,8 +33,9 @@ from ncdl.compiler.diagram.style import (
     WIRE_WIDTH,
     axis_colours,
 )
+from ncdl.compiler.diagram.ushape import u_plan
 from ncdl.compiler.diagram.wires import named_axes
-from ncdl.ir import topological
+from ncdl.ir import OPS, topological
 
 #: Reading directions Graphviz accepts.
 SIDES = {"LR": "n", "RL": "n", "TB": "w", "BT": "w"}
@@ -90,6 +91,7 @@ class Options:
     labels: str = "names"
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # section key -> item -> row
     cost: dict[str, str] = field(default_factory=dict)  # IR node -> cost text
+    u: bool = False  # the model's recursive circuit drawn as a U (:mod:`.ushape`)
     #: Sections already planned, by (depth, expand, panels): shared by every copy of these options.
     memo: dict[tuple, list[Section]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -179,7 +181,7 @@ class Drawn:
 
 def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
     """Every block of the diagram of ``g`` with fixed options (rows from ``options.rows``)."""
-    key = (options.depth, options.expand, options.panels)
+    key = (options.depth, options.expand, options.panels, options.u)
     if key not in options.memo:
         options.memo[key] = sections(g, options)
     parts = options.memo[key]
@@ -206,6 +208,8 @@ def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
                 }
         _nodes(rows, outer, section, colours, options, g)
         error_heads += _edges(rows, section, colours, options, loose)
+        if options.u and not section.key and len(rows) == 1:
+            _as_u(rows[0], section)
         out[section.key] = rows
     legend = Block()
     legend.node(LEGEND, labels.legend_label(g, colours, visible), {"shape": "plain"})
@@ -223,6 +227,41 @@ def blocks(g: nx.MultiDiGraph, options: Options) -> Drawn:
     return Drawn(parts, out, extra, loose)
 
 
+def _as_u(block: Block, section: Section) -> None:
+    """Lay the model's row out as a U (:mod:`.ushape`): top to bottom, decoder wires reversed,
+    each level's skip source and decoder on one rank."""
+    u = u_plan(section.g, section.layout, _section_wires(section)[0])
+    if u is None:
+        return
+    unit = {section.id(k): k for k in u.group} | {section.id(k): k for k in section.layout.unit.values()}
+    unit |= {section.id("copy " + k): "copy " + k for k in section.layout.unit.values()}
+    block.graph.update(rankdir="TB", nodesep="0.05")
+    # no level frames: the U shows the nesting, and a frame would keep its level's two sides together
+    turned = {"orientation": "0"}  # a trapezoid narrows along the reading direction: downwards here
+    block.nodes = [
+        (i, label, {**attrs, **turned} if attrs.get("shape") == "trapezium" else attrs, ())
+        for i, label, attrs, _ in block.nodes
+    ]
+    block.clusters = {}
+    levels: dict[int, list[str]] = {}
+    for node_id, *_ in block.nodes:
+        if unit.get(node_id) in u.group:
+            levels.setdefault(u.group[unit[node_id]], []).append(node_id)
+    block.ranks = [levels[lv] for lv in sorted(levels)]
+    edges = []
+    for tail, head, attrs in block.edges:
+        a, b = unit.get(tail, ""), unit.get(head, "")
+        if u.runs_up(a, b):
+            flipped = {k: v for k, v in attrs.items() if k not in ("arrowhead", "headclip")}
+            flipped.update(dir="back", arrowtail=attrs.get("arrowhead", "normal"))
+            if "headclip" in attrs:
+                flipped["tailclip"] = attrs["headclip"]
+            edges.append((head, tail, flipped))
+        else:
+            edges.append((tail, head, attrs))
+    block.edges = edges
+
+
 def graph_attrs(options: Options) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Graph, node and edge attributes for laying a block out."""
     return {**GRAPH_ATTR, "rankdir": options.rankdir}, dict(NODE_ATTR), dict(EDGE_ATTR)
@@ -234,7 +273,7 @@ def place(drawn: Drawn, options: Options, cache: dict[str, Placed] | None = None
     attrs = graph_attrs(options)
     placed = []
     for block in [b for s in drawn.sections for b in drawn.blocks[s.key]] + drawn.extra:
-        key = repr((block.nodes, block.clusters, block.edges, attrs))
+        key = repr((block.nodes, block.clusters, block.edges, block.graph, block.ranks, attrs))
         if key not in cache:
             cache[key] = lay_out(block, *attrs)
         placed.append(cache[key])
@@ -285,7 +324,7 @@ def _nodes(
         row.node(section.id(n), label, attrs, chain_of(frames, row))
     for box_id, box in layout.boxes.items():
         args = section.g.graph.get("circuit_args", {}).get(_box_instance(section.g, box.frame))
-        label, attrs = labels.box_label(box, args)
+        label, attrs = labels.box_label(box, args, short=options.u and not section.key)  # a U shows the level
         attrs["tooltip"] = f"{box.circuit} {box.frame.path}"
         row = rows[section.row(box_id)]
         row.node(section.id(box_id), label, attrs, chain_of(box.clusters, row))
@@ -383,6 +422,7 @@ def _edges(
             section.id("copy " + t), "", {"shape": "point", "width": "0.09", "color": "#333333"}, _outer(section, t)
         )
     labelled: set[str] = set()
+    cups = {u for u in layout.shown if OPS[g.nodes[u]["op"]].glyph == "cup"}  # wires end at the cup's centre
     for tail, head, data in wires:
         wire_axes = list(data.get("axes") or [])
         cross = section.row(tail) != section.row(head)
@@ -412,7 +452,7 @@ def _edges(
                 seen.add(("stub", k))
                 _wire(block, t, section.id(f"to {k}"), wire_axes, set(wire_axes), colours, label, arrow=False)
             t, label, block = section.id(f"from {k}"), None, rows[section.row(head)]
-        _wire(block, t, h, wire_axes, named(head), colours, label)
+        _wire(block, t, h, wire_axes, named(head), colours, label, cup=head in cups)
     return error_heads
 
 
@@ -480,10 +520,14 @@ def _wire(
     colours: dict[str, str],
     label: str | None = None,
     arrow: bool = True,
+    cup: bool = False,
 ) -> None:
     """One tensor: a bold multi-colour edge for the axes the head box acts on and
-    a thin, pale one for the axes that pass it by (broadcast), both running into it."""
-    extra: dict[str, str] = {} if arrow else {"arrowhead": "none"}
+    a thin, pale one for the axes that pass it by (broadcast), both running into it.
+    Into a contraction ``cup`` the wires run to its centre, without arrows: they join there."""
+    extra: dict[str, str] = {} if arrow and not cup else {"arrowhead": "none"}
+    if cup:
+        extra["headclip"] = "false"
     if label:
         extra["xlabel"] = label
     if not wire_axes:

@@ -33,6 +33,8 @@ class Block:
     nodes: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = field(default_factory=list)
     clusters: dict[str, dict[str, str]] = field(default_factory=dict)
     edges: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    graph: dict[str, str] = field(default_factory=dict)  # graph attributes over the defaults (rankdir)
+    ranks: list[list[str]] = field(default_factory=list)  # node ids that share a rank, group by group
 
     def node(self, node_id: str, label: str, attrs: dict[str, str], chain: tuple[str, ...] = ()) -> None:
         """Add a node inside the clusters named by ``chain`` (outermost first)."""
@@ -99,6 +101,12 @@ def _emit(
             target.subgraph(sub)
 
     write(graph, tree)
+    for group in block.ranks:
+        same = graphviz.Digraph()
+        same.attr(rank="same")
+        for node_id in group:
+            same.node(node_id)
+        graph.subgraph(same)
     for i, (tail, head, attrs) in enumerate(block.edges):
         edge_id = f"{prefix}e{i}"
         graph.edge(tail, head, **{**attrs, "id": edge_id, **place.get(edge_id, {})})
@@ -106,6 +114,7 @@ def _emit(
 
 def lay_out(block: Block, graph_attr: dict[str, str], node_attr: dict[str, str], edge_attr: dict[str, str]) -> Placed:
     """Lay one block out with ``dot``."""
+    graph_attr = {**graph_attr, **block.graph}
     dot = graphviz.Digraph(graph_attr=graph_attr, node_attr=node_attr, edge_attr=edge_attr)
     _emit(dot, block)
     layout = json.loads(dot.pipe(format="json").decode("utf-8"))
@@ -113,7 +122,7 @@ def lay_out(block: Block, graph_attr: dict[str, str], node_attr: dict[str, str],
     if stuck:  # no room for these wires' labels: make them real labels, which dot makes room for
         ids = {f"e{i}" for i in range(len(block.edges))} & set(stuck)
         edges = [(t, h, _as_label(a) if f"e{i}" in ids else a) for i, (t, h, a) in enumerate(block.edges)]
-        block = Block(block.nodes, block.clusters, edges)
+        block = Block(block.nodes, block.clusters, edges, block.graph, block.ranks)
         dot = graphviz.Digraph(graph_attr=graph_attr, node_attr=node_attr, edge_attr=edge_attr)
         _emit(dot, block)
         layout = json.loads(dot.pipe(format="json").decode("utf-8"))
@@ -196,6 +205,10 @@ def compose(
         if cluster in label_at:
             place[cluster]["lp"] = label_at[cluster]
     _emit(diagram, merged, place, prefix="m")
+    # Graphviz recomputes the bounding box from nodes, edges and clusters only, not outside labels;
+    # two invisible corner points keep it the stacked size, so that no moved label is cut off.
+    for corner, (x, y) in (("corner 0", (0.0, 0.0)), ("corner 1", (width, height))):
+        diagram.node(corner, "", shape="point", style="invis", width="0", height="0", pos=f"{x:.2f},{y:.2f}")
     for tail, head, attrs in loose:
         diagram.edge(tail, head, **attrs)
     return diagram

@@ -1,7 +1,8 @@
 """The default view: the most open diagram that still fits one page.
 
-Candidates, most open first: every circuit open; then, for each depth from
-the deepest down to 0, the circuits below that depth drawn as boxes with a
+Candidates, most open first: a model with a recursive circuit (the U-Net)
+drawn as a U (:mod:`.ushape`), with and without panels; every circuit open;
+then, for each depth from the deepest down to 0, the circuits below that depth drawn as boxes with a
 definition panel for each (:mod:`.panels`). Each candidate's blocks are laid
 out by ``dot`` and measured (:mod:`.page`); a section wider than the page
 wraps into rows where its top-level items cross the page's right edge
@@ -40,6 +41,7 @@ from ncdl.compiler.diagram.render import (
     place,
 )
 from ncdl.compiler.diagram.scene import Diagram, Placed, compose, stacked_size
+from ncdl.compiler.diagram.ushape import chain
 
 
 def render(
@@ -51,6 +53,7 @@ def render(
     labels: str = "names",
     cost: bool = False,
     backward: bool = False,
+    u: bool | None = None,
 ) -> graphviz.Digraph:
     """The neural circuit diagram of an IR graph.
 
@@ -68,6 +71,9 @@ def render(
         cost: write FLOPs and activation bytes on each box and mark the largest activation.
         backward: draw the backward pass instead (:mod:`.backward`): each box's
             derivative, gradient wires right to left, the weights' gradients.
+        u: a model with a recursive circuit (the U-Net) drawn as a U
+            (:mod:`.ushape`): None (default) where it fits a page, True
+            always (a warning when it does not fit), False never.
 
     Returns:
         A ``graphviz.Digraph``; in Jupyter it displays itself. A view that
@@ -90,7 +96,8 @@ def render(
 
         g = backward_graph(g)
         rankdir = {"LR": "RL", "RL": "LR", "TB": "BT", "BT": "TB"}[rankdir]
-    dot, advice = choose(g, depth, tuple(expand), panels, Options(rankdir=rankdir, labels=labels, cost=costs))
+    base = Options(rankdir=rankdir, labels=labels, cost=costs)
+    dot, advice = choose(g, depth, tuple(expand), panels, base, u=False if backward else u)
     if advice:
         warnings.warn(advice, PageWarning, stacklevel=2)
     return dot
@@ -103,7 +110,12 @@ FRAME = 20.0
 
 
 def choose(
-    g: nx.MultiDiGraph, depth: int | None | str, expand: tuple[str, ...], panels: bool | str, base: Options
+    g: nx.MultiDiGraph,
+    depth: int | None | str,
+    expand: tuple[str, ...],
+    panels: bool | str,
+    base: Options,
+    u: bool | None = None,
 ) -> tuple[Diagram, str | None]:
     """The diagram to draw and, when it does not fit a page, advice on what would."""
     if depth == "auto":
@@ -114,8 +126,16 @@ def choose(
         candidates = [(depth, bool(panels))]
     cache: dict[str, Placed] = {}
     best: tuple[Options, list[Placed], Page] | None = None
-    for d, with_panels in candidates:
+    recursion = chain(g) if u or (u is None and depth == "auto" and not expand) else ()
+    options = [
+        replace(base, depth=0, expand=recursion, panels=p, u=True) for p in (True, False) if panels in (p, "auto")
+    ]
+    if not recursion:
+        options = []
+    for d, with_panels in candidates if not (u and recursion) else []:
         opts = replace(base, depth=d, expand=expand, panels=with_panels and d is not None)  # type: ignore[arg-type]
+        options.append(opts)
+    for opts in options:
         opts, placed, page = fit(g, opts, cache)
         if page.fits:
             best = (opts, placed, page)
@@ -197,7 +217,7 @@ def _wrap_sections(
         index += len(drawn.blocks[section.key])
     for section in drawn.sections:
         layout = first[section.key].layout
-        if _width(layout) <= limit:
+        if _width(layout) <= limit or (options.u and not section.key):  # a U is not cut into rows
             continue
         rows[section.key] = _fit_rows(
             g, options, section, layout, limit, cache, COLUMN_PT * page.font / MIN_TEXT_PT, merge
