@@ -17,7 +17,10 @@ notation glyph by glyph is in ``docs/diagrams.md``):
   drawn once more as its own ``Name(params) =`` panel (:mod:`.panels`).
 * **One page**: the default view is the most open one that fits a page
   (:mod:`.view`, measured by :mod:`.page`); long sections wrap into rows,
-  each laid out by ``dot`` and stacked (:mod:`.scene`).
+  each laid out by ``dot`` and stacked (:mod:`.scene`); a recursive
+  circuit (the U-Net) is drawn as a U where it fits (:mod:`.ushape`).
+* **Labels** on wires and beside glyphs are moved clear of boxes after
+  ``dot`` has placed them (:mod:`.xlabels`).
 * **Errors**: in a graph cut short by a type error, the offending wire is
   red and labelled with the two types, and a red note holds the message.
 * **Analysis**: ``cost=True`` overlays FLOPs and bytes; ``backward=True``
