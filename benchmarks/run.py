@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
+from check_bench import section as check_scaling  # noqa: E402
 from decode_bench import decoding  # noqa: E402
 from frontend_bench import generate  # noqa: E402
 from hf_bench import section as hf_section  # noqa: E402
@@ -445,7 +446,7 @@ def utilisation(peak: float, medians: dict[str, dict[str, float]]) -> list[str]:
 
 
 #: The section ``benchmarks/scale_bench.py`` measures; this script keeps it when it rewrites the report.
-SCALE_HEADING = "## 6. Training at scale"
+SCALE_HEADING = "## 10. Training at scale"
 
 
 def main() -> None:
@@ -481,6 +482,8 @@ def main() -> None:
     sections.append(decoding(args.quick))
     print("Llama and BERT vs transformers ...", file=sys.stderr)
     sections.append(hf_section(args.quick))
+    print("check, export and compile at scale ...", file=sys.stderr)
+    sections.append(["", *check_scaling(args.quick)])
     minutes = (time.perf_counter() - started) / 60
     mode = "quick" if args.quick else "full"
     out = [

@@ -1,0 +1,206 @@
+"""Check, export and compile at scale: every answer in bounded, linear time.
+
+Run: ``.venv/bin/python benchmarks/check_bench.py [--quick]`` (prints the
+markdown section; ``benchmarks/run.py`` includes it as section 11).
+
+* **check**: parse + check of generated programs at three sizes each: many
+  lines (``frontend_bench.generate``), one wide ``axis`` list, a chain of
+  stride-2 convolutions on a free axis (deep size expressions), nested
+  ``repeat`` loops of empty statements; then the hostile programs of issue
+  #14, each of which must end in its diagnostic (E200 work budget, E201
+  size limit). Time per unit (line, axis, convolution, iteration) should
+  stay flat; every file under 100 KB should get its answer in under 2 s.
+* **export** (``Program.to_onnx``) and **compile** (``Program.to_torch``) of
+  a chain of 2k, 20k and 200k boxes (``linear`` and ``relu`` in turn).
+
+Times are CPU seconds of this process (``time.process_time``), one run each
+after a small warm-up: on a shared machine CPU time is what load inflates least.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from frontend_bench import generate  # noqa: E402
+
+import ncdl  # noqa: E402
+
+
+def lines_program(n: int) -> str:
+    """About ``n`` lines of circuits and one model calling them."""
+    return generate(n)
+
+
+def wide_axes(n: int) -> str:
+    """One ``axis`` statement declaring ``n`` axes."""
+    return "axis " + ", ".join(f"a{i} = 2" for i in range(n)) + "\nmodel M(x: [a0]) -> [a0] { return x }\n"
+
+
+def conv_chain(n: int) -> str:
+    """``n`` chained stride-2 convolutions on the free axis ``y``: each output size is a floor of the last."""
+    body = [f"    h = conv[c -> c, y{i} -> y{i + 1}](h, kernel=4, stride=2, padding=1)" for i in range(n)]
+    return (
+        "axis batch, y0\naxis c = 2\n"
+        f"model M(x: [batch, y0, c]) -> [batch, y{n}, c] {{\n    h = x\n" + "\n".join(body) + "\n    return h\n}\n"
+    )
+
+
+def nested_repeats(n: int) -> str:
+    """``n`` iterations of an empty statement, as ``repeat n/100 { repeat 100 { x = x } }``."""
+    return (
+        "axis n = 4\nmodel M(x: [n]) -> [n] {\n"
+        f"    repeat {max(1, n // 100)} {{ repeat 100 {{ x = x }} }}\n    return x\n}}\n"
+    )
+
+
+HOSTILE = {
+    "three nested `repeat 10000 { x = x }`": (
+        "axis n = 4\nmodel M(x: [n]) -> [n] {\n"
+        "    repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n    return x\n}\n"
+    ),
+    "a circuit calling itself twice, 61 deep": (
+        "axis n = 4\ncircuit F[k: int](x: [n]) -> [n] {\n    if k > 0 {\n        y = F[k = k - 1](x)\n"
+        "        return F[k = k - 1](y)\n    }\n    return x\n}\nmodel M(x: [n]) -> [n] { return F[k = 61](x) }\n"
+    ),
+    "25 axes, each `a // 2 + a // 3` of the last": (
+        "axis y\naxis a0 = y\n"
+        + "".join(f"axis a{i + 1} = a{i} // 2 + a{i} // 3\n" for i in range(25))
+        + "model M(x: [y]) -> [y] { return x }\n"
+    ),
+    "20 chained `conv(kernel=4, stride=2, padding=1)` on a free axis": conv_chain(20),
+}
+
+
+def boxes_program(n: int) -> str:
+    """A chain of ``n`` boxes: ``linear`` and ``relu`` in turn, unrolled by ``repeat``."""
+    return (
+        "axis batch\naxis n = 8\nmodel M(x: [batch, n]) -> [batch, n] {\n"
+        f"    repeat {n // 2} {{ x = relu(linear[n -> n](x)) }}\n    return x\n}}\n"
+    )
+
+
+def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """CPU seconds of one call, and its result."""
+    start = time.process_time()
+    out = fn()
+    return time.process_time() - start, out
+
+
+def answer(text: str) -> tuple[float, str, int]:
+    """CPU seconds of parse + check, the outcome (``ok`` or the diagnostic codes) and the box count."""
+
+    def run() -> tuple[str, int]:
+        try:
+            program = ncdl.loads(text, "bench.ncd")
+        except ncdl.NcdlError as err:
+            return ",".join(sorted({d.code for d in err.diagnostics})), 0
+        return "ok", sum(program.graph(m).number_of_nodes() for m in program.models)
+
+    seconds, (outcome, boxes) = cpu(run)
+    return seconds, outcome, boxes
+
+
+def check_rows(quick: bool) -> list[list[str]]:
+    """One row per (case, size)."""
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    cases: list[tuple[str, str, Callable[[int], str], list[int]]] = [
+        ("lines of circuits and calls", "line", lines_program, sizes),
+        ("axes in one `axis` list", "axis", wide_axes, sizes),
+        ("chained stride-2 convolutions", "conv", conv_chain, [10, 100] if quick else [10, 100, 1000]),
+        ("iterations of nested `repeat`", "iteration", nested_repeats, sizes),
+    ]
+    answer(lines_program(100))  # warm-up: imports and grammar tables
+    rows = []
+    for name, unit, make, counts in cases:
+        for n in counts:
+            text = make(n)
+            seconds, outcome, boxes = answer(text)
+            kb = len(text.encode()) / 1024
+            target = "" if kb >= 100 else ("ok" if seconds < 2 else "MISS: over 2 s")
+            rows.append(
+                [
+                    name,
+                    f"{n:,}",
+                    f"{kb:,.0f}",
+                    f"{boxes:,}",
+                    outcome,
+                    f"{seconds:.2f}",
+                    f"{seconds / n * 1e6:.1f} / {unit}",
+                    target,
+                ]
+            )
+    for name, text in HOSTILE.items():
+        seconds, outcome, boxes = answer(text)
+        kb = len(text.encode()) / 1024
+        rows.append(
+            [
+                name,
+                "",
+                f"{kb:.1f}",
+                f"{boxes:,}",
+                outcome,
+                f"{seconds:.2f}",
+                "",
+                "ok" if seconds < 2 else "MISS: over 2 s",
+            ]
+        )
+    return rows
+
+
+def backend_rows(quick: bool) -> list[list[str]]:
+    """Export and compile of box chains."""
+    rows = []
+    for n in [2_000, 20_000] if quick else [2_000, 20_000, 200_000]:
+        text = boxes_program(n)
+        check_s, program = cpu(lambda t=text: ncdl.loads(t, "bench.ncd"))
+        export_s, _ = cpu(lambda p=program: p.to_onnx("M"))
+        compile_s, _ = cpu(lambda p=program: p.to_torch("M"))
+        rows.append(
+            [
+                f"{n:,}",
+                f"{check_s:.2f}",
+                f"{export_s:.2f}",
+                f"{export_s / n * 1e6:.0f}",
+                f"{compile_s:.2f}",
+                f"{compile_s / n * 1e6:.0f}",
+            ]
+        )
+    return rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def section(quick: bool) -> list[str]:
+    """The BENCHMARKS.md section."""
+    return [
+        "## 11. Check, export and compile at scale (`benchmarks/check_bench.py`)",
+        "",
+        "CPU seconds of one run each (`time.process_time`). Targets: every file under 100 KB answered (a checked"
+        " model or a located diagnostic) in under 2 s; time per unit flat as sizes grow tenfold. The checker's"
+        " work budget (E200) and size limit (E201) are described in docs/security.md.",
+        "",
+        *table(
+            ["check", "size", "KB", "boxes", "answer", "CPU (s)", "us per unit", "under 100 KB: < 2 s"],
+            check_rows(quick),
+        ),
+        "",
+        "Export (`to_onnx`, fresh weights) and compile (`to_torch`) of a chain of boxes (`linear` and `relu` in turn):",
+        "",
+        *table(
+            ["boxes", "check (s)", "export (s)", "export us/box", "compile (s)", "compile us/box"], backend_rows(quick)
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    print("\n".join(section("--quick" in sys.argv)))
