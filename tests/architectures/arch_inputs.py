@@ -18,6 +18,7 @@ LARGE = {
     "Llama3_8B",
     "ConvNeXtTiny",
     "BertBase",
+    "SwinTiny",
 }
 
 #: Sizes given to free root axes (by name), else FREE_SIZE.

@@ -25,6 +25,7 @@ LARGE = {
     "Llama3_8B",
     "ConvNeXtTiny",
     "BertBase",
+    "SwinTiny",
 }
 
 SMALL = [(a, m) for a in architectures.list_architectures() for m in architectures.load(a).models if m not in LARGE]
