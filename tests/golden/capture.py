@@ -1,7 +1,8 @@
 """Snapshot of what every bundled model compiles to: parameter names, ONNX graphs, outputs.
 
 Run ``python tests/golden/capture.py`` to rewrite ``bundled.json`` after an
-intended change to a lowering; ``tests/golden/test_golden.py`` compares the
+intended change to a lowering (``python tests/golden/capture.py swin`` captures
+only the models of ``swin.ncd`` and keeps the others); ``tests/golden/test_golden.py`` compares the
 current compiler with it, so a refactoring that changes any of these fails.
 """
 
@@ -87,6 +88,17 @@ def all_snapshots() -> dict[str, Any]:
     }
 
 
+def update(names: list[str]) -> dict[str, Any]:
+    """The stored snapshots with the models of the bundled files ``names`` captured afresh."""
+    golden = json.loads(GOLDEN.read_text())
+    for name in names:
+        golden = {k: v for k, v in golden.items() if not k.startswith(f"{name}/")}
+        golden.update({f"{name}/{model}": snapshot(name, model) for model in architectures.load(name).models})
+    return golden
+
+
 if __name__ == "__main__":
-    GOLDEN.write_text(json.dumps(all_snapshots(), indent=0, sort_keys=True) + "\n")
+    # with file names (``swin convnext``) only their models are captured again
+    snapshots = update(sys.argv[1:]) if sys.argv[1:] else all_snapshots()
+    GOLDEN.write_text(json.dumps(snapshots, indent=0, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN}")
