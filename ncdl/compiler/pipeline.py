@@ -72,8 +72,9 @@ def is_native(op: str, opset: int) -> bool:
 
 
 def onnx_passes(opset: int) -> tuple[Pass, ...]:
-    """The ONNX backend's passes at ``opset``: the attention match only where ``Attention`` exists."""
-    return (ATTENTION,) if is_native("attention", opset) else ()
+    """The ONNX backend's passes at ``opset``: the attention match (and the decoding cache's, which feeds
+    ``Attention``'s own past inputs) only where ``Attention`` exists."""
+    return (ATTENTION, KV_CACHE) if is_native("attention", opset) else ()
 
 
 # running them ---------------------------------------------------------------------------

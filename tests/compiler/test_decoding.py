@@ -126,6 +126,11 @@ def test_step_graph_names_and_dims_follow_the_ecosystem_and_pass_the_full_checke
         assert outs["present.3.key"] == ["batch", 4, "past_seq + seq", 32]
         ops = {n.op_type for n in model.graph.node}
         assert ("Attention" in ops) == (opset == 23)
+        if opset == 23:  # the cache goes through Attention's own past inputs and present outputs
+            attention = [n for n in model.graph.node if n.op_type == "Attention"]
+            assert len(attention) == 4 and all(len(n.input) == 6 and len(n.output) == 3 for n in attention)
+            assert attention[0].input[4:] == ["past_key_values.0.key", "past_key_values.0.value"]
+            assert "Concat" not in {n.op_type for n in model.graph.node if "past_key_values" in "".join(n.input)}
 
 
 def test_the_step_graph_below_opset_23_decomposes_attention_and_agrees() -> None:

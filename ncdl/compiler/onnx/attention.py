@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ncdl.compiler.onnx.lower import OnnxEmitter, OnnxValue
+from ncdl.ir import node_inputs
 
 
 @dataclass
@@ -148,17 +149,22 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
         target = outer + [match.seq] + inner + [match.head_v]
         return e.reshape(OnnxValue(y, (n_label, match.seq, v_label), q.dtype), target, target)
     inputs = []
+    cache = _cache(e, match)
+    if cache is not None:  # a decoding step: the new keys and values, the past ones as Attention's own inputs
+        k, v = cache.new_k, cache.new_v
     if match.mask is not None or match.bias is not None or shifted:
         inputs.append(_attn_mask(e, match, q, k).name)
         attrs["is_causal"] = 0
+    if cache is not None:
+        inputs = (inputs or [""]) + [cache.past_k, cache.past_v]
     if match.group is not None:
-        return _grouped(e, match, q, k, v, inputs, attrs, hint)
+        return _grouped(e, match, q, k, v, inputs, attrs, hint, cache)
     q = _heads_layout(e, q, match.batch, match.seq, match.head)
-    k = _heads_layout(e, k, match.batch, match.key, match.head)
-    v = _heads_layout(e, v, match.batch, match.key, match.head_v)
-    out = OnnxValue(
-        e.op("Attention", [q.name, k.name, v.name, *inputs], hint, **attrs), q.axes[:2] + (match.seq, match.head_v)
-    )
+    keys = k.axes[-2] if cache is not None else match.key  # the new keys' own axis under a cache
+    k = _heads_layout(e, k, match.batch, keys, match.head)
+    v = _heads_layout(e, v, match.batch, keys, match.head_v)
+    y = _attention(e, [q.name, k.name, v.name, *inputs], hint, attrs, cache)
+    out = OnnxValue(y, q.axes[:2] + (match.seq, match.head_v))
     target = match.batch + [match.seq, match.head_v]
     if len(match.batch) < 2:
         extra = 2 - len(match.batch)
@@ -175,6 +181,7 @@ def _grouped(
     inputs: list[str],
     attrs: dict[str, Any],
     hint: str,
+    cache: Cache | None = None,
 ) -> OnnxValue:
     """Grouped-query attention in the 4-D form: q ``[n, kv_heads * group, L, E]`` against k and v
     ``[n, kv_heads, S, E]`` (Attention pairs query head h with key/value head h // group)."""
@@ -183,8 +190,63 @@ def _grouped(
     hq_dim, hq_label = e.group([heads, group])
     q = e.permute(q, m.batch + [group, m.seq, m.head])
     q4 = e.reshape(q, [n_dim, hq_dim, m.seq, m.head], [n_label, hq_label, m.seq, m.head])
-    k4 = e.reshape(e.permute(k, m.batch + [m.key, m.head]), [n_dim, heads, m.key, m.head])
-    v4 = e.reshape(e.permute(v, m.batch + [m.key, m.head_v]), [n_dim, heads, m.key, m.head_v])
-    y = e.op("Attention", [q4.name, k4.name, v4.name, *inputs], hint, **attrs)
+    keys = k.axes[-2] if cache is not None else m.key
+    k4 = e.reshape(e.permute(k, m.batch + [keys, m.head]), [n_dim, heads, keys, m.head])
+    v4 = e.reshape(e.permute(v, m.batch + [keys, m.head_v]), [n_dim, heads, keys, m.head_v])
+    y = _attention(e, [q4.name, k4.name, v4.name, *inputs], hint, attrs, cache)
     target = m.batch + [group, m.seq, m.head_v]
     return e.reshape(OnnxValue(y, (n_label, hq_label, m.seq, m.head_v), q.dtype), target, target)
+
+
+@dataclass
+class Cache:
+    """A decoding step's attention (see :mod:`ncdl.compiler.decoding`): k and v are ``concat(past, new)`` of a
+    model input and the new entries, both laid out ``[batch, heads, positions, head]``."""
+
+    past_k: str
+    past_v: str
+    new_k: OnnxValue
+    new_v: OnnxValue
+    present_k: str
+    present_v: str
+
+
+def _cache(e: OnnxEmitter, m: AttentionMatch) -> Cache | None:
+    """The cache of a decoding step's attention, when k and v are cache concats in the 4-D layout; else None."""
+    if len(m.batch) != 2:
+        return None
+    parts = []
+    for node, feat in ((m.k, m.head), (m.v, m.head_v)):
+        data = e.g.nodes[node]
+        if data["op"] != "concat" or not data.get("kv_cache") or data["axes"] != m.batch + [m.key, feat]:
+            return None
+        past, new = node_inputs(e.g, node)
+        new_value = e.values[new]
+        if list(new_value.axes) != m.batch + [data["attrs"]["axes"][1], feat]:
+            return None
+        parts.append((e.values[past].name, new_value, e.values[node].name))
+    (pk, nk, ck), (pv, nv, cv) = parts
+    return Cache(pk, pv, nk, nv, ck, cv)
+
+
+def _attention(e: OnnxEmitter, inputs: list[str], hint: str, attrs: dict[str, Any], cache: Cache | None) -> str:
+    """One ``Attention`` node; with a cache its ``present_key``/``present_value`` outputs replace the ``Concat``
+    nodes that computed them, and what read those moves after it."""
+    if cache is None:
+        return e.op("Attention", inputs, hint, **attrs)
+    present = {cache.present_k, cache.present_v}
+    first = min(i for i, n in enumerate(e.nodes) if set(n.output) & present)
+    kept, moved, tainted = e.nodes[:first], [], set(present)
+    for node in e.nodes[first:]:
+        if set(node.output) & present:
+            continue  # the Concat: Attention computes it
+        if set(node.input) & tainted:
+            moved.append(node)
+            tainted.update(node.output)
+        else:
+            kept.append(node)
+    e.nodes = kept
+    y, _, _ = e.ops("Attention", inputs, [hint, "present_key", "present_value"], **attrs)
+    e.nodes[-1].output[1], e.nodes[-1].output[2] = cache.present_k, cache.present_v
+    e.nodes.extend(moved)
+    return y
