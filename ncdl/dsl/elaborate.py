@@ -107,6 +107,7 @@ class Elaborator:
         self.used_paths: set[str] = set()
         self.path_counters: dict[str, int] = {}
         self.label_spans: dict[str, Span] = {}
+        self.tie_roots: dict[str, str] = {}  # a tied parameter's name -> the parameter it shares
         self.expr_depth = 0
         #: The check's work budget (:mod:`ncdl.dsl.budget`); the checker hands one budget to every elaborator.
         self.budget = Budget()
@@ -548,6 +549,7 @@ class Elaborator:
                 tied_to = target + name[len(own) :]
                 break
         if tied_to is not None:
+            tied_to = self.tie_roots.get(tied_to, tied_to)  # a tie to a tied instance shares its owner's tensor
             shape_there = self.param_shapes.get(tied_to)
             if shape_there is None:
                 self.error("E160", f"cannot tie '{name}': there is no parameter '{tied_to}'", span)
@@ -557,6 +559,8 @@ class Elaborator:
                 tied_to = None
         if tied_to is None:
             self.param_shapes[name] = shape
+        else:
+            self.tie_roots[name] = tied_to
         return {"key": key, "name": name, "axes": axes, "shape": shape, "init": init, "tied_to": tied_to}
 
     # ---- models --------------------------------------------------------------
@@ -592,9 +596,51 @@ class Elaborator:
         except SizeTooLarge:
             self.size_too_large(m.name_span)
         if not self.diagnostics:
+            self._check_dropped_ties(_reachable(self.g))
+            self._check_param_names()
+        if not self.diagnostics:
             _prune(self.g)
             _prune_axes(self.g)
         return self.g
+
+    def _check_param_names(self) -> None:
+        """A parameter may not have the name of a model input or output: ONNX names them all in one namespace."""
+        g = self.g
+        names = {g.nodes[n]["attrs"]["name"]: "input" for n in g.graph["inputs"]}
+        names.update({g.nodes[n]["attrs"]["name"]: "output" for n in g.graph["outputs"]})
+        for _, data in g.nodes(data=True):
+            for p in data["params"] + data["buffers"]:
+                if p["name"] in names:
+                    self.error(
+                        "E215",
+                        f"parameter '{p['name']}' has the name of the model's {names[p['name']]}",
+                        Span(**data["span"]) if data["span"] else None,
+                        f"label it `as {p['name']}_param` or another free name",
+                    )
+                    return
+
+    def _check_dropped_ties(self, keep: set[str]) -> None:
+        """A kept box may not tie to the weights of a box that pruning drops (its result is unused)."""
+        dropped = {
+            p["name"]
+            for n, data in self.g.nodes(data=True)
+            if n not in keep
+            for p in data["params"]
+            if not p["tied_to"]
+        }
+        for n in sorted(keep):
+            data = self.g.nodes[n]
+            for p in data["params"]:
+                if p["tied_to"] in dropped:
+                    owner = p["tied_to"].rsplit(".", 1)[0]
+                    self.error(
+                        "E214",
+                        f"cannot tie '{p['name']}' to '{p['tied_to']}': the result of '{owner}' is never used, "
+                        "so the model keeps no weights there",
+                        Span(**data["span"]) if data["span"] else None,
+                        f"use the result of '{owner}', or drop it and give this box its own weights",
+                    )
+                    return
 
     def _bind_model_params(self, env: Env) -> None:
         for p in self.model.params:
@@ -1141,11 +1187,17 @@ def _names(axes: list[str]) -> str:
     return ", ".join(f"'{a}'" for a in axes)
 
 
-def _prune(g: nx.MultiDiGraph) -> None:
-    """Drop boxes whose results never reach an output (inputs stay)."""
+def _reachable(g: nx.MultiDiGraph) -> set[str]:
+    """The inputs, the outputs and every box whose result reaches an output."""
     keep = set(g.graph["outputs"]) | set(g.graph["inputs"])
     for out in g.graph["outputs"]:
         keep |= nx.ancestors(g, out)
+    return keep
+
+
+def _prune(g: nx.MultiDiGraph) -> None:
+    """Drop boxes whose results never reach an output (inputs stay)."""
+    keep = _reachable(g)
     g.remove_nodes_from([n for n in list(g.nodes) if n not in keep])
 
 

@@ -37,6 +37,10 @@ def registry_opt(op: str, attr: str) -> Opt:
     return Opt(spec.kind, None if spec.default is REQUIRED else spec.default, tuple(spec.choices))
 
 
+#: The largest magnitude of an integer option (kernel, stride, index, ...): torch's and onnxruntime's kernels
+#: read them as 32-bit (or at most 64-bit) integers, and a larger one overflows there.
+INT_OPTION_LIMIT = 2**31 - 1
+
 INIT_KINDS = {"normal": (1, 2), "uniform": (2, 2), "zeros": (0, 0), "ones": (0, 0), "constant": (1, 1), "full": (1, 1)}
 
 
@@ -111,6 +115,14 @@ class Options:
         if integer:
             if value != int(value):
                 self._bad(expr, f"option '{name}' takes an integer, got {value}")
+            if abs(value) > INT_OPTION_LIMIT:
+                self.el.error(
+                    "E213",
+                    f"option '{name}' is {value:g}, beyond the integer range {-INT_OPTION_LIMIT}..{INT_OPTION_LIMIT}",
+                    expr.span,
+                    "the kernels take 32-bit sizes",
+                )
+                raise BadOption
             return int(value)
         return value
 

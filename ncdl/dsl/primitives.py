@@ -498,6 +498,14 @@ def _batchnorm(b: Box) -> Value:
     (x,) = b.args
     (axis,) = b.flat_axes(x, exactly=1)
     n = b.fixed(axis)
+    rest = [b.el.axes[a].fixed for a in x.axes if a != axis]
+    if all(size == 1 for size in rest):
+        b.fail(
+            "E212",
+            f"batchnorm[{axis}] of {fmt_axes(x.axes)} has one value per channel: there is nothing to take statistics over",
+            b.call.span,
+            "batchnorm averages over the other axes (the batch, the positions); add them, or use layernorm",
+        )
     path = b.path()
     eps, momentum = b.opts.get("eps"), b.opts.get("momentum")
     if eps <= 0 or not 0 <= momentum <= 1:
@@ -826,6 +834,13 @@ def _spatial(b: Box, items: list[ast.BMap], x: Value) -> list[tuple[str, ast.SEx
             b.fail("E137", f"'{b.name}' takes spatial axes one by one: y -> y2, x -> x2", item.span)
         axis = b.resolve(item.lhs[0])
         b.need(x, [axis], 0)
+        if any(axis == done for done, _, _ in out):
+            b.fail(
+                "E210",
+                f"spatial axis '{axis}' appears twice in '{b.name}[...]'",
+                item.span,
+                "name each spatial axis once",
+            )
         out.append((axis, item.rhs[0] if item.rhs else None, item))
     if not 1 <= len(out) <= 3:
         b.fail("E138", f"'{b.name}' works on 1 to 3 spatial axes, got {len(out)}", b.call.brackets_span)
@@ -911,6 +926,14 @@ def _conv(transposed: bool) -> Callable[[Box], Value]:
             if len(padding) != n or any(p < 0 for p in padding):
                 b.fail("E136", f"padding needs {n} non-negative values", b.opts.span("padding"))
         out_pad = _per_axis(b, "output_padding", n, 0) if transposed else [0] * n
+        for (axis, _, _), o, s, d in zip(spatial, out_pad, stride, dilation, strict=True):
+            if o >= max(s, d):
+                b.fail(
+                    "E211",
+                    f"output_padding {o} on axis '{axis}' must be smaller than its stride ({s}) or dilation ({d})",
+                    b.opts.span("output_padding"),
+                    "output_padding only picks among the output sizes one input size allows",
+                )
         cin, cout = b.fixed(c_in), b.fixed(c_out)
         if groups < 1 or cin % groups or cout % groups:
             b.fail("E106", f"groups={groups} must divide both channel sizes ({cin} and {cout})", b.opts.span("groups"))

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from ncdl.ir.requirements import BadRequirements, decode
+from ncdl.ir.requirements import violation as requirements_violation
+
 __all__ = ["InputError", "ModelLoadError", "Session", "TensorSpec"]
 
 _PROTOBUF_LIMIT = 2**31 - 1
@@ -120,6 +123,19 @@ class Session:
         self.inputs = _specs(self._session.get_inputs(), _json(meta.get("ncdl.inputs"), []), axes)
         self.outputs = _specs(self._session.get_outputs(), _json(meta.get("ncdl.outputs"), []), axes)
         self.metadata: dict[str, str] = dict(meta)
+        self._requirements = meta.get("ncdl.requirements", "")
+        if self._requirements:
+            try:
+                _, reqs = decode(self._requirements)
+                names = {spec.name: len(spec.dims) for spec in self.inputs}
+                bindings, _ = decode(self._requirements)
+                for name, dim in list(bindings.values()) + [(r.input, r.dim) for r in reqs if r.input is not None]:
+                    if name not in names or dim is None or dim >= names[name]:
+                        raise BadRequirements(
+                            f"the model's ncdl.requirements metadata names no dim {dim} of input `{name}`"
+                        )
+            except BadRequirements as exc:
+                raise ModelLoadError(f"cannot load model {label}: {exc}") from None
 
     @property
     def input_names(self) -> list[str]:
@@ -164,6 +180,10 @@ class Session:
             for i, (dim, got) in enumerate(zip(spec.dims, array.shape, strict=True)):
                 _check_dim(spec.name, i, dim, int(got), seen)
             arrays[spec.name] = array
+        if self._requirements:
+            problem = requirements_violation(self._requirements, {n: a.shape for n, a in arrays.items()})
+            if problem is not None:
+                raise InputError(f"input {problem}")
         return arrays
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -171,8 +191,10 @@ class Session:
 
         Raises:
             InputError: a missing or unknown input, a wrong dtype or rank, a
-                wrong size of a fixed axis, a free axis over its bound, or one
-                free axis with different sizes in two places.
+                wrong size of a fixed axis, a free axis over its bound or under 1,
+                one free axis with different sizes in two places, or sizes that
+                break a requirement of the model's boxes (``ncdl.requirements``:
+                a split that must divide, a conv output that must be at least 1).
         """
         arrays = self.check(inputs)
         names = self.output_names
@@ -186,6 +208,8 @@ def _check_dim(name: str, i: int, dim: Dim, got: int, seen: dict[str, tuple[str,
         return
     if dim.bound is not None and got > dim.bound:
         raise InputError(f"input `{name}`: axis {dim.axis} is at most {dim.bound}, got {got} at dim {i}")
+    if got < 1:
+        raise InputError(f"input `{name}`: axis {dim.axis} is {got} at dim {i}; a free axis needs at least 1")
     if dim.symbol is None:
         return
     if dim.symbol in seen:

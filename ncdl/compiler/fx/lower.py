@@ -21,7 +21,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from ncdl.compiler.fx import runtime
-from ncdl.ir import node_inputs, topological
+from ncdl.ir import node_inputs, requirements, topological
 from ncdl.ir.sizes import Floor, Size
 
 #: A lowered value: the fx node and the IR axes (its physical layout).
@@ -84,7 +84,9 @@ class FxEmitter:
             # a float input must have the weights' dtype: one weight comes along as the reference
             weight = next((p["name"] for n in topological(g) for p in g.nodes[n]["params"] if not p["tied_to"]), None)
             reference = [self.attr(weight)] if weight is not None else []
-            self.call(runtime.check_inputs, specs, *self.placeholders.values(), *reference, name="check_inputs")
+            needs = requirements.encode(requirements.collect(g), g)
+            args = (specs, needs, *self.placeholders.values(), *reference)
+            self.call(runtime.check_inputs, *args, name="check_inputs")
         for node in topological(g):
             data = g.nodes[node]
             if data.get("fused_into"):

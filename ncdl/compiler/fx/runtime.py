@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ncdl.ir.requirements import violation as requirements_violation
+
 # An input's spec: (name, dtype, ((axis, fixed size | None, bound | None, size text), ...)).
 AxisSpec = tuple[str, int | None, int | None, str]
 InputSpec = tuple[str, str, tuple[AxisSpec, ...]]
@@ -32,11 +34,13 @@ class InputShapeError(ValueError):
     """
 
 
-def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
+def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any) -> None:
     """Raise :class:`InputShapeError` unless ``tensors`` match ``specs``.
 
     Checks the type, rank, dtype kind, fixed sizes, bounds of free axes and
-    that a free size is the same wherever it appears. One tensor after the
+    that a free size is the same wherever it appears, then the model's
+    run-time requirements on free axes (``requirements``, the JSON text of
+    :func:`ncdl.ir.requirements.encode`). One tensor after the
     inputs, when given, is a weight of the module: a float input must have
     its dtype (``torch.from_numpy`` gives float64; the weights are float32
     unless the module was converted).
@@ -78,6 +82,55 @@ def check_inputs(specs: tuple[InputSpec, ...], *tensors: Any) -> None:
                     )
             else:
                 seen[text] = (got, name, dim)
+            if got < 1:
+                raise InputShapeError(f"`{name}`: axis {axis} is {got} at dim {dim}; a free axis needs at least 1")
+    if requirements:
+        shapes = {name: tuple(t.shape) for (name, _, _), t in zip(specs, tensors, strict=False)}
+        problem = requirements_violation(requirements, shapes)
+        if problem is not None:
+            raise InputShapeError(problem)
+
+
+def dense(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with row-major strides: itself when it has them, else a copy.
+
+    torch's convolution, pooling and batchnorm kernels mishandle some strided
+    views: ``conv1d`` with a bias on a transposed view whose moved axis has
+    length 1 (strides ``(3, 1, 3)`` for shape ``(2, 3, 1)``, which
+    ``.contiguous()`` leaves alone) crashes the process, and some layouts fail
+    in backward with "Unsupported memory format". A kernel's input goes
+    through this first.
+    """
+    stride, expected = x.stride(), []
+    step = 1
+    for size in reversed(x.shape):
+        expected.append(step)
+        step *= max(size, 1)
+    if list(stride) == expected[::-1]:
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
+
+
+def avg_pool(
+    x: torch.Tensor, kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...], include: bool
+) -> torch.Tensor:
+    """``F.avg_pool{1,2,3}d`` over the last ``len(kernel)`` dims (``include``: ``count_include_pad``).
+
+    ``avg_pool3d`` refuses an input smaller than the kernel even when the
+    padding makes room (onnxruntime and the 1-D/2-D kernels accept it), so
+    3-D padding is applied first: a zero pad for ``include``, else the mean of
+    the padded values over the mean of a padded mask of ones.
+    """
+    nd = len(kernel)
+    fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
+    if nd < 3 or not any(padding):
+        return fn(x, kernel, stride, padding, count_include_pad=include)
+    pads = [p for pad in reversed(padding) for p in (pad, pad)]
+    y = fn(F.pad(x, pads), kernel, stride)
+    if include:
+        return y
+    ones = F.pad(torch.ones((1,) * (x.dim() - nd) + x.shape[-nd:], dtype=x.dtype, device=x.device), pads)
+    return y / fn(ones, kernel, stride)
 
 
 def causal_fill(x: torch.Tensor, query_dim: int, key_dim: int) -> torch.Tensor:
@@ -140,7 +193,7 @@ def batch_norm(
         num_batches_tracked.add_(1)
     if channel_dim != 1:
         x = x.movedim(channel_dim, 1)
-    y = F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    y = F.batch_norm(dense(x), running_mean, running_var, weight, bias, training, momentum, eps)
     return y.movedim(1, channel_dim) if channel_dim != 1 else y
 
 

@@ -12,16 +12,18 @@ from typing import Any
 import torch.fx as fx
 import torch.nn.functional as F
 
+from ncdl.compiler.fx import runtime
 from ncdl.compiler.fx.lower import FxEmitter, FxValue, Rule
 
 
 def _spatial_in(
     lw: FxEmitter, v: FxValue, channels: list[str], spatial: list[str], name: str
 ) -> tuple[fx.Node, list[str]]:
-    """``v`` permuted to ``others + channels + spatial``; returns it and ``others``."""
+    """``v`` permuted to ``others + channels + spatial`` in dense memory; returns it and ``others``."""
     x, axes = v
     others = [ax for ax in axes if ax not in channels and ax not in spatial]
-    return lw.permute(x, axes, others + channels + spatial, f"{name}_in"), others
+    moved = lw.permute(x, axes, others + channels + spatial, f"{name}_in")
+    return lw.call(runtime.dense, moved, name=f"{name}_in"), others
 
 
 def _fold(lw: FxEmitter, x: fx.Node, lead: int, lo: int, hi: int, name: str) -> fx.Node:
@@ -88,8 +90,8 @@ def pool(kind: str) -> Rule:
             fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
             y = lw.call(fn, x, kernel, stride, padding, name=name)
         else:
-            fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
-            y = lw.call(fn, x, kernel, stride, padding, count_include_pad=a["count_include_pad"], name=name)
+            include = a["count_include_pad"]
+            y = lw.call(runtime.avg_pool, x, kernel, stride, padding, include, name=name)
         y = _unfold(lw, y, others, 1, 2, ins, name)
         return lw.finish(y, others + [s[1] for s in a["spatial"]], data)
 

@@ -28,7 +28,7 @@ from ncdl.compiler.onnx.table import FUSED, RULES
 from ncdl.compiler.onnx.weights import WeightSource
 from ncdl.compiler.pipeline import OPSET_DEFAULT, check_opset, onnx_passes, run_passes
 from ncdl.files import save_onnx
-from ncdl.ir import all_buffers, all_params, node_inputs, topological
+from ncdl.ir import all_buffers, all_params, node_inputs, requirements, topological
 from ncdl.ir.sizes import Size
 from ncdl.version import __version__
 
@@ -148,4 +148,7 @@ def _annotate(model: onnx.ModelProto, g: nx.MultiDiGraph, weights: list[str]) ->
         "ncdl.inputs": signature(g.graph["inputs"]),
         "ncdl.outputs": signature(g.graph["outputs"]),
     }
+    needs = requirements.encode(requirements.collect(g), g)
+    if needs:
+        meta["ncdl.requirements"] = needs
     helper.set_model_props(model, meta)

@@ -131,7 +131,7 @@ def match_attention(g: nx.MultiDiGraph, node: str) -> tuple[dict[str, Any], list
         # under grouped queries a mask or bias may not vary over the key/value heads
         if extra is not None and group is not None and batch[-1] in g.nodes[extra]["axes"]:
             return None
-    if mask is not None and scale <= 0:
+    if scale <= 0:  # onnxruntime's Attention takes only a positive scale (and -inf masking needs one)
         return None
     fused = {
         "kind": "attention",
