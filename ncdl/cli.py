@@ -18,7 +18,7 @@ from typing import Any
 
 from ncdl.compiler.pipeline import OPSET_DEFAULT, OPSET_MAX, OPSET_MIN
 from ncdl.dsl.diagnostics import NcdlError
-from ncdl.files import write_atomic
+from ncdl.files import UnsafeTarget, check_target, write_atomic
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
 #: The most bytes an ``.npz`` input may unpack to.
@@ -104,8 +104,11 @@ def _check_output(path: str | None) -> None:
     """Fail early, naming the output, when its folder does not exist."""
     if path is not None and not Path(path).resolve().parent.is_dir():
         raise InputError(f"cannot write {path}: the folder {Path(path).parent} does not exist")
-    if path is not None and Path(path).is_dir():
-        raise InputError(f"cannot write {path}: it is a folder")
+    if path is not None:
+        try:
+            check_target(path)
+        except UnsafeTarget as err:
+            raise InputError(str(err)) from None
 
 
 # ---- subcommands ----------------------------------------------------------------
@@ -634,7 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,10 +25,51 @@ if TYPE_CHECKING:
 EXTERNAL_DATA_BYTES = 2**31 - 2**26
 
 
+class UnsafeTarget(ValueError):
+    """An output path that is not a regular file or a new name; one line, e.g.::
+
+    cannot write /dev/null: it is a device, not a regular file
+    """
+
+
+def check_target(path: str | Path) -> None:
+    """Refuse to write over anything but a regular file (or a new name).
+
+    The write is a rename over the target, which would replace a device node,
+    a FIFO or a socket with a plain file (as root, ``-o /dev/null`` would
+    replace the real one) and would replace a symbolic link instead of
+    following it; so those are refused.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UnsafeTarget(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise UnsafeTarget(f"cannot write {path}: it is a symbolic link; give the path it points to")
+    if stat.S_ISDIR(mode):
+        raise UnsafeTarget(f"cannot write {path}: it is a folder")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a socket"
+        )
+        raise UnsafeTarget(f"cannot write {path}: it is {kind}, not a regular file")
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` (text is UTF-8 encoded) to ``path`` via a temporary file and a rename."""
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` via a temporary file and a rename.
+
+    Raises:
+        UnsafeTarget: ``path`` is a device, FIFO, socket, symbolic link or folder.
+        OSError: the write failed; its ``filename`` is ``path``, never the temporary file.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_target(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
@@ -35,9 +77,17 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise _about(exc, path) from None
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming the target ``path`` (not the temporary file, nor nothing: a full disk names no file)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def tensor_bytes(model: onnx.ModelProto) -> int:
@@ -61,14 +111,19 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     import onnx  # only writers of ONNX files pay for the import
 
     path = Path(path)
+    check_target(path)
     directory = path.parent if str(path.parent) else Path(".")
-    staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp"))
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         staged = staging / path.name
         if tensor_bytes(model) > EXTERNAL_DATA_BYTES:
             copy = onnx.ModelProto()
             copy.CopyFrom(model)  # conversion to external data rewrites the tensors in place
             data_name = path.name + ".data"
+            check_target(directory / data_name)
             onnx.save_model(
                 copy,
                 staged,
@@ -81,6 +136,8 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
         else:
             onnx.save_model(model, staged)
         os.replace(staged, path)
+    except OSError as exc:
+        raise _about(exc, path) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ncdl.dsl import ast
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 from ncdl.dsl.parse import parse
-from ncdl.dsl.source import read_source
+from ncdl.dsl.source import lines, normalize, read_source
 
 #: The standard library of architectures, written in ncdl.
 LIBRARY = Path(__file__).resolve().parent.parent / "architectures"
@@ -38,7 +38,8 @@ def load_modules(
     Returns the modules and each file's source lines (for diagnostics).
     Raises NcdlError listing every import problem.
     """
-    sources: dict[str, list[str]] = {file: text.splitlines()}
+    text = normalize(text)
+    sources: dict[str, list[str]] = {file: lines(text)}
     root_dir = Path(file).resolve().parent if not file.startswith("<") else Path.cwd().resolve()
     allowed = [root_dir, LIBRARY] + [Path(p).resolve() for p in allow_paths]
     diagnostics: list[Diagnostic] = []
@@ -46,7 +47,7 @@ def load_modules(
     done: dict[str, ast.Module] = {}
 
     def visit(module: ast.Module, key: str, stack: list[str]) -> None:
-        base = Path(module.file).resolve().parent if not module.file.startswith("<") else root_dir
+        base = Path(key).parent  # the file's real folder: a library file's imports resolve in the library
         for use in module.uses:
             line = sources[module.file][use.span.line - 1] if use.span.line <= len(sources[module.file]) else None
             target = _resolve(use.path, base)
@@ -94,7 +95,7 @@ def load_modules(
             shown = os.path.relpath(tkey) if not _inside(target, LIBRARY) else f"<ncdl>/{target.name}"
             try:
                 child_text = read_source(tkey)
-                sources[shown] = child_text.splitlines()
+                sources[shown] = lines(child_text)
                 child = parse(child_text, shown)
             except NcdlError as err:  # a file-level problem (unreadable, too big) is reported at the `use`
                 diagnostics.extend(

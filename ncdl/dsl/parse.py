@@ -22,7 +22,7 @@ import lark
 
 from ncdl.dsl import ast, lalr
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError, Span
-from ncdl.dsl.source import check_text
+from ncdl.dsl.source import check_text, lines, normalize
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -300,12 +300,13 @@ def _tables() -> lalr.Tables:
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
     """Parse ncdl source into a :class:`ast.Module`; raise NcdlError on syntax errors."""
+    text = normalize(text)
     check_text(text, file)
     tables = _tables()
     try:
         module = lalr.run(tables, _BUILDER, text, file)
     except lalr.SyntaxProblem as problem:
-        raise NcdlError([_syntax_diagnostic(problem, tables, text.splitlines())]) from None
+        raise NcdlError([_syntax_diagnostic(problem, tables, lines(text))]) from None
     module.file = file
     for circuit in [*module.circuits, *module.aliases]:
         circuit.file = file

@@ -6,7 +6,9 @@ before the parser sees it, so parsing never hangs or exhausts the stack.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError, Span
 
@@ -19,10 +21,31 @@ MAX_NESTING = 64
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\n]*"?|[()\[\]{}]')
 
 
+def normalize(text: str) -> str:
+    """``text`` without a leading UTF-8 byte-order mark and with ``\n`` for every line end (``\r\n``, ``\r``)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def lines(text: str) -> list[str]:
+    """The source lines of normalised ``text``, split as the lexer counts them (only at ``\n``;
+    ``str.splitlines`` also splits at form feeds and other separators, shifting line numbers)."""
+    return text.split("\n")
+
+
 def read_source(path: str) -> str:
-    """Read a ``.ncd`` file as UTF-8 text, or raise NcdlError saying why not."""
+    """Read a ``.ncd`` file as UTF-8 text, or raise NcdlError saying why not.
+
+    Only a regular file is read: a FIFO or a device would block or never end.
+    """
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode) and not stat.S_ISDIR(os.fstat(fh.fileno()).st_mode):
+                raise NcdlError([Diagnostic("E002", f"{path} is not a regular file", None, "give a .ncd file")])
             data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise NcdlError([Diagnostic("E002", f"no such file: {path}", None, "check the path")]) from None
@@ -46,8 +69,10 @@ def decode_source(data: bytes, path: str) -> str:
                 )
             ]
         )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a byte-order mark some editors write
     try:
-        return data.decode("utf-8")
+        return normalize(data.decode("utf-8"))
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
