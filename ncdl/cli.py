@@ -302,7 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ncdl.runtime.session import InputError as RuntimeInputError
-    from ncdl.runtime.session import ModelLoadError, Session
+    from ncdl.runtime.session import ModelLoadError, RunError, Session
 
     _check_output(args.output)
     if str(args.model_file).endswith(".ncd"):
@@ -321,7 +321,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _read_inputs(args.input, session)
     try:
         outputs = session.run(inputs)
-    except RuntimeInputError as err:
+    except (RuntimeInputError, RunError) as err:
         raise InputError(str(err)) from None
     if args.output:
         import io

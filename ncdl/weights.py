@@ -72,6 +72,13 @@ def load_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(
             "refused: not a plain state_dict of tensors (save one with torch.save(module.state_dict(), path))"
         )
+    for name, value in state.items():
+        if not isinstance(name, str):
+            raise ValueError(f"refused: the key {name!r} is not a parameter name")
+        if value.layout != torch.strided:
+            raise ValueError(f"refused: `{name}` is a sparse tensor; save dense ones (tensor.to_dense())")
+        if value.is_meta:
+            raise ValueError(f"refused: `{name}` is a meta tensor, which holds no values")
     return dict(state)
 
 

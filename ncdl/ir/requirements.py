@@ -40,7 +40,9 @@ class Requirement:
     """One condition on the inputs' sizes.
 
     ``axis`` must come out a whole number >= 1 (``input`` is None), or, when
-    ``input`` is set, dim ``dim`` of that input must equal ``axis``'s size.
+    ``input`` is set, dim ``dim`` of that input must equal ``axis``'s size,
+    or (``index``) every value of the integer input ``input`` must lie in
+    ``0 .. size - 1`` (it indexes ``axis``).
     ``box`` names what imposes it (``conv``, ``split``, ``input `w```) and
     ``where`` its source location ``file:line:col``.
     """
@@ -51,6 +53,7 @@ class Requirement:
     where: str
     input: str | None = None
     dim: int | None = None
+    index: bool = False
 
 
 def _where(span: Mapping[str, Any]) -> str:
@@ -82,6 +85,12 @@ def collect(g: nx.MultiDiGraph) -> list[Requirement]:
             name = data["attrs"]["name"]
             out.append(Requirement(axis, size, f"input `{name}`", _where(data["span"]), name, dim))
             seen.add(size)
+    for node in g.graph["inputs"]:
+        data = g.nodes[node]
+        of = data["attrs"].get("of")
+        if data["dtype"] == "int64" and of in axes and axes[of].size.symbols() <= bound:
+            name = data["attrs"]["name"]
+            out.append(Requirement(of, axes[of].size, f"input `{name}`", _where(data["span"]), name, None, True))
     for node in nx.topological_sort(g):
         data = g.nodes[node]
         if data["op"] in ("input", "output"):
@@ -113,6 +122,7 @@ def encode(requirements: Sequence[Requirement], g: nx.MultiDiGraph) -> str:
             "where": r.where,
             "input": r.input,
             "dim": r.dim,
+            "index": r.index,
         }
         for r in requirements
     ]
@@ -139,6 +149,7 @@ def decode(text: str) -> tuple[dict[str, tuple[str, int]], tuple[Requirement, ..
                 str(r["where"]),
                 None if r["input"] is None else str(r["input"]),
                 None if r["dim"] is None else _index(r["dim"]),
+                r.get("index") is True,
             )
             for r in data["requirements"]
         )
@@ -187,11 +198,20 @@ def _floor(atom: Floor, values: Mapping[str, int]) -> Fraction:
     return Fraction(math.floor(exact(atom.numerator, values) / atom.denominator))
 
 
-def violation(text: str, shapes: Mapping[str, Sequence[int]]) -> str | None:
+def index_inputs(text: str) -> list[str]:
+    """The integer inputs whose values :func:`violation` checks (it needs their ``ranges``)."""
+    return [r.input for r in decode(text)[1] if r.index and r.input is not None]
+
+
+def violation(
+    text: str, shapes: Mapping[str, Sequence[int]], ranges: Mapping[str, tuple[int, int]] | None = None
+) -> str | None:
     """The first requirement in ``text`` (from :func:`encode`) that ``shapes`` break, as one line; else None.
 
     ``shapes`` maps each input name to its shape; the inputs' own checks (rank,
     fixed sizes, one free axis the same everywhere) have passed already.
+    ``ranges`` gives the (smallest, largest) value of each non-empty input of
+    :func:`index_inputs`; an input left out is not checked.
     """
     bindings, reqs = decode(text)
     values: dict[str, int] = {}
@@ -202,6 +222,15 @@ def violation(text: str, shapes: Mapping[str, Sequence[int]]) -> str | None:
         values[symbol] = int(shape[dim])
     for r in reqs:
         value = exact(r.size, values)
+        if r.index:
+            lo, hi = (ranges or {}).get(r.input or "", (0, 0))
+            bad = lo if lo < 0 else hi if hi >= value else None
+            if bad is not None:
+                return (
+                    f"`{r.input}`: holds the index {bad}, outside 0..{_fmt(value - 1)} "
+                    f"(axis {r.axis} = {_fmt(value)}), as declared at {r.where}"
+                )
+            continue
         if r.input is not None:
             got = int(shapes[r.input][r.dim]) if r.dim is not None and r.dim < len(shapes[r.input]) else None
             if got != value:

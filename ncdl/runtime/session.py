@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ncdl.ir.requirements import BadRequirements, decode
+from ncdl.ir.requirements import BadRequirements, decode, index_inputs
 from ncdl.ir.requirements import violation as requirements_violation
 
-__all__ = ["InputError", "ModelLoadError", "Session", "TensorSpec"]
+__all__ = ["InputError", "ModelLoadError", "RunError", "Session", "TensorSpec"]
 
 _PROTOBUF_LIMIT = 2**31 - 1
 _ORT_DTYPES = {
@@ -50,6 +50,10 @@ class InputError(ValueError):
 
     input `x`: axis model expects 128 at dim 2, got 96
     """
+
+
+class RunError(RuntimeError):
+    """onnxruntime failed on inputs that passed every check (a model from elsewhere, or a bug); one line."""
 
 
 class ModelLoadError(RuntimeError):
@@ -126,11 +130,11 @@ class Session:
         self._requirements = meta.get("ncdl.requirements", "")
         if self._requirements:
             try:
-                _, reqs = decode(self._requirements)
+                bindings, reqs = decode(self._requirements)
                 names = {spec.name: len(spec.dims) for spec in self.inputs}
-                bindings, _ = decode(self._requirements)
-                for name, dim in list(bindings.values()) + [(r.input, r.dim) for r in reqs if r.input is not None]:
-                    if name not in names or dim is None or dim >= names[name]:
+                dims = list(bindings.values()) + [(r.input, r.dim if not r.index else 0) for r in reqs if r.input]
+                for name, dim in dims:
+                    if name not in names or dim is None or (dim >= names[name] and dim > 0):
                         raise BadRequirements(
                             f"the model's ncdl.requirements metadata names no dim {dim} of input `{name}`"
                         )
@@ -181,7 +185,12 @@ class Session:
                 _check_dim(spec.name, i, dim, int(got), seen)
             arrays[spec.name] = array
         if self._requirements:
-            problem = requirements_violation(self._requirements, {n: a.shape for n, a in arrays.items()})
+            ranges = {
+                name: (int(arrays[name].min()), int(arrays[name].max()))
+                for name in index_inputs(self._requirements)
+                if name in arrays and arrays[name].size
+            }
+            problem = requirements_violation(self._requirements, {n: a.shape for n, a in arrays.items()}, ranges)
             if problem is not None:
                 raise InputError(f"input {problem}")
         return arrays
@@ -198,7 +207,11 @@ class Session:
         """
         arrays = self.check(inputs)
         names = self.output_names
-        return dict(zip(names, self._session.run(names, arrays), strict=True))
+        try:
+            results = self._session.run(names, arrays)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            raise RunError(f"onnxruntime failed: {_first_line(exc)}") from None
+        return dict(zip(names, results, strict=True))
 
 
 def _check_dim(name: str, i: int, dim: Dim, got: int, seen: dict[str, tuple[str, int, str, int]]) -> None:
@@ -261,14 +274,22 @@ def _json(text: str | None, default: Any) -> Any:
 
 def _specs(args: list[Any], declared: list[dict[str, Any]], axes: dict[str, Any]) -> list[TensorSpec]:
     """Input/output specs from onnxruntime's NodeArgs, named by ncdl's metadata where present."""
-    by_name = {d.get("name"): d for d in declared if isinstance(d, dict)}
+    # the metadata is read defensively: a damaged or crafted entry falls back to the ONNX dims
+    rows = declared if isinstance(declared, list) else []
+    by_name = {d.get("name"): d for d in rows if isinstance(d, dict) and isinstance(d.get("name"), str)}
+    table = axes if isinstance(axes, dict) else {}
     specs = []
     for arg in args:
-        names = (by_name.get(arg.name) or {}).get("axes") or []
+        names = by_name.get(arg.name, {}).get("axes")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            names = []
         dims = []
         for i, size in enumerate(arg.shape):
             axis = names[i] if i < len(names) else (size if isinstance(size, str) else f"dim{i}")
-            bound = (axes.get(axis) or {}).get("bound") if isinstance(axes, dict) else None
+            info = table.get(axis)
+            bound = info.get("bound") if isinstance(info, dict) else None
+            if not isinstance(bound, int) or isinstance(bound, bool) or bound < 1:
+                bound = None
             if isinstance(size, int):
                 dims.append(Dim(axis, size, None))
             else:

@@ -148,3 +148,43 @@ def test_crafted_requirements_metadata_is_a_load_error() -> None:
         assert info.value.args[0].startswith("cannot load model <bytes>: ")
         assert "\n" not in info.value.args[0]
     onnx.checker.check_model(model)
+
+
+def test_out_of_range_indices_are_refused_on_the_input() -> None:
+    # was: torch's IndexError, and a traceback from onnxruntime's Gather in `ncdl run`
+    text = "axis batch, seq, vocab = 5, d = 3\nmodel M(t: int[batch, seq] of vocab) -> [batch, seq, d] { return embed[vocab -> d](t) }\n"
+    program = ncdl.loads(text, "m.ncd")
+    module = program.to_torch()
+    session = Session(program.to_onnx(state_dict=module.state_dict()))
+    for values, bad in (([[1, 7]], 7), ([[-1, 2]], -1)):
+        message = f"`t`: holds the index {bad}, outside 0..4 (axis vocab = 5), as declared at m.ncd:2:9"
+        with pytest.raises(InputShapeError) as fx_error:
+            module(torch.tensor(values))
+        with pytest.raises(InputError) as ort_error:
+            session.run({"t": np.array(values)})
+        assert (str(fx_error.value), str(ort_error.value)) == (message, "input " + message)
+    good = np.array([[0, 4]])
+    np.testing.assert_allclose(module(torch.from_numpy(good)).detach().numpy(), session.run({"t": good})["output"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ncdl.inputs", '[{"name": "x", "axes": 5}]'),
+        ("ncdl.inputs", '[{"name": "x", "axes": ["a", {"b": 1}, null]}]'),
+        ("ncdl.axes", '{"seq": {"bound": "big"}}'),
+        ("ncdl.axes", '{"seq": 5}'),
+        ("ncdl.axes", '{"seq": {"bound": [1]}}'),
+        ("ncdl.outputs", '[{"name": "output", "axes": 7}]'),
+    ],
+)
+def test_crafted_signature_metadata_falls_back_to_the_onnx_dims(key: str, value: str) -> None:
+    # was: TypeError / AttributeError tracebacks from `ncdl run`
+    text = "axis batch, seq <= 8, n = 4\nmodel M(x: [batch, seq, n]) -> [batch, seq, n] { return relu(x) }\n"
+    model = ncdl.loads(text, "m.ncd").to_onnx()
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+    session = Session(model.SerializeToString())
+    assert session.signature().startswith("inputs:\n  x: float32[")
+    assert session.run({"x": np.ones((2, 3, 4), np.float32)})["output"].shape == (2, 3, 4)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ncdl.ir.requirements import index_inputs
 from ncdl.ir.requirements import violation as requirements_violation
 
 # An input's spec: (name, dtype, ((axis, fixed size | None, bound | None, size text), ...)).
@@ -86,7 +87,15 @@ def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any)
                 raise InputShapeError(f"`{name}`: axis {axis} is {got} at dim {dim}; a free axis needs at least 1")
     if requirements:
         shapes = {name: tuple(t.shape) for (name, _, _), t in zip(specs, tensors, strict=False)}
-        problem = requirements_violation(requirements, shapes)
+        ranges = {}
+        if not torch.compiler.is_compiling():  # reading values is a sync a compiled graph should not break on
+            by_name = {name: t for (name, _, _), t in zip(specs, tensors, strict=False)}
+            for name in index_inputs(requirements):
+                t = by_name[name]
+                if t.numel():
+                    lo, hi = torch.aminmax(t)
+                    ranges[name] = (int(lo), int(hi))
+        problem = requirements_violation(requirements, shapes, ranges)
         if problem is not None:
             raise InputShapeError(problem)
 
