@@ -157,7 +157,7 @@ def decode(text: str) -> tuple[dict[str, tuple[str, int]], tuple[Requirement, ..
             _bounded(r.size)
             if not r.size.symbols() <= set(bindings):
                 raise ValueError("unbound axis")
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, AssertionError, ZeroDivisionError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, AssertionError, ArithmeticError) as exc:
         raise BadRequirements(f"the model's ncdl.requirements metadata is damaged ({exc})") from None
     return bindings, reqs
 
