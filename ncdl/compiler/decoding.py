@@ -211,6 +211,7 @@ def _derive(g: nx.MultiDiGraph, marked: nx.MultiDiGraph, attentions: list[str], 
         h.graph["bindings"] = dict(g.graph["bindings"])
     step.graph["axes"][past] = Axis(past, Size.symbol(past), axes[seq].bound)
     step.graph["axes"][total] = Axis(total, Size.symbol(past) + axes[seq].size, axes[seq].bound)
+    step.graph["empty_axes"] = [past]  # the first step has an empty cache
     offset = add_node(step, "input", [], [], name=OFFSET, dtype="int64", attrs={"name": OFFSET})
     step.graph["inputs"].append(offset)
     layers = []

@@ -13,6 +13,9 @@ Graph attributes (``g.graph``):
     ``source``   ``{"file": str, "sha256": str}``.
     ``repeats``  ``path -> count`` for every ``repeat`` block (for folding).
     ``circuits`` ``path -> circuit name`` for every circuit instance.
+    ``empty_axes`` (optional) free axes that may have size 0 at run time (a
+                 decoding step's ``past_seq``); every other free axis is at
+                 least 1 (:mod:`ncdl.ir.requirements`).
     ``circuit_args`` ``path -> {int parameter: value}``: the integer parameters
                  each circuit instance was called with (the diagram titles a
                  collapsed ``BasicBlock`` box ``BasicBlock(stride=2)``).

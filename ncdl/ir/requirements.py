@@ -10,9 +10,10 @@ onnxruntime :class:`ncdl.runtime.Session` refuse the same inputs with the
 same one-line message, instead of a raw kernel error (or, in onnxruntime, a
 silently wrong shape).
 
-The rule: every axis a box produces from free sizes must come out a whole
-number of at least 1, and every derived axis of an input must have its
-size. A requirement keeps the box and the source location that imposed it.
+The rule: every free axis is at least 1 (unless the graph lists it in
+``empty_axes``), every axis a box produces from free sizes must come out a
+whole number of at least 1, every derived axis of an input must have its
+size, and an integer input ``of vocab`` holds indices ``0 .. vocab - 1``. A requirement keeps the box and the source location that imposed it.
 
 Example:
     >>> payload = encode(collect(g), g)               # JSON text, stored with the model
@@ -109,7 +110,7 @@ def collect(g: nx.MultiDiGraph) -> list[Requirement]:
 
 def encode(requirements: Sequence[Requirement], g: nx.MultiDiGraph) -> str:
     """The requirements and where each free axis is read (input name, dim), as JSON text ("" when none)."""
-    if not requirements:
+    if not requirements and not g.graph["bindings"]:
         return ""
     bindings = {
         symbol: [g.nodes[node]["attrs"]["name"], dim] for symbol, (node, dim) in sorted(g.graph["bindings"].items())
@@ -126,21 +127,29 @@ def encode(requirements: Sequence[Requirement], g: nx.MultiDiGraph) -> str:
         }
         for r in requirements
     ]
-    return json.dumps({"bindings": bindings, "requirements": rows}, separators=(",", ":"))
+    empty = sorted(g.graph.get("empty_axes", []))
+    return json.dumps({"bindings": bindings, "empty": empty, "requirements": rows}, separators=(",", ":"))
 
 
 class BadRequirements(ValueError):
     """The requirements text is not what :func:`encode` writes (a damaged or crafted model file)."""
 
 
-@lru_cache(maxsize=64)
 def decode(text: str) -> tuple[dict[str, tuple[str, int]], tuple[Requirement, ...]]:
+    """Inverse of :func:`encode` without the empty axes (see :func:`_decode`)."""
+    bindings, _, reqs = _decode(text)
+    return bindings, reqs
+
+
+@lru_cache(maxsize=64)
+def _decode(text: str) -> tuple[dict[str, tuple[str, int]], frozenset[str], tuple[Requirement, ...]]:
     """Inverse of :func:`encode`; raise :class:`BadRequirements` on anything else."""
     try:
         if len(text) > 1 << 20:
             raise ValueError("over 1 MB")
         data = json.loads(text)
         bindings = {str(k): (str(v[0]), _index(v[1])) for k, v in data["bindings"].items()}
+        empty = frozenset(str(a) for a in data.get("empty", []))
         reqs = tuple(
             Requirement(
                 str(r["axis"]),
@@ -159,7 +168,7 @@ def decode(text: str) -> tuple[dict[str, tuple[str, int]], tuple[Requirement, ..
                 raise ValueError("unbound axis")
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, AssertionError, ArithmeticError) as exc:
         raise BadRequirements(f"the model's ncdl.requirements metadata is damaged ({exc})") from None
-    return bindings, reqs
+    return bindings, empty, reqs
 
 
 def _bounded(size: Size, depth: int = 0) -> None:
@@ -213,13 +222,15 @@ def violation(
     ``ranges`` gives the (smallest, largest) value of each non-empty input of
     :func:`index_inputs`; an input left out is not checked.
     """
-    bindings, reqs = decode(text)
+    bindings, empty, reqs = _decode(text)
     values: dict[str, int] = {}
     for symbol, (name, dim) in bindings.items():
         shape = shapes.get(name)
         if shape is None or dim >= len(shape):
             raise BadRequirements(f"the model's ncdl.requirements metadata names no dim {dim} of `{name}`")
         values[symbol] = int(shape[dim])
+        if values[symbol] < 1 and symbol not in empty:
+            return f"`{name}`: axis {symbol} is {values[symbol]} at dim {dim}; a free axis needs at least 1"
     for r in reqs:
         value = exact(r.size, values)
         if r.index:

@@ -221,8 +221,7 @@ def _check_dim(name: str, i: int, dim: Dim, got: int, seen: dict[str, tuple[str,
         return
     if dim.bound is not None and got > dim.bound:
         raise InputError(f"input `{name}`: axis {dim.axis} is at most {dim.bound}, got {got} at dim {i}")
-    if got < 1:
-        raise InputError(f"input `{name}`: axis {dim.axis} is {got} at dim {i}; a free axis needs at least 1")
+
     if dim.symbol is None:
         return
     if dim.symbol in seen:

@@ -83,8 +83,6 @@ def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any)
                     )
             else:
                 seen[text] = (got, name, dim)
-            if got < 1:
-                raise InputShapeError(f"`{name}`: axis {axis} is {got} at dim {dim}; a free axis needs at least 1")
     if requirements:
         shapes = {name: tuple(t.shape) for (name, _, _), t in zip(specs, tensors, strict=False)}
         ranges = {}
