@@ -162,8 +162,9 @@ def _compare(name: str, got: Any, want: Any, moved: Any) -> None:
         return
     finite = np.isfinite(want) & np.isfinite(moved)
     noise = float(np.abs(want - moved)[finite].max(initial=0.0))
-    if not np.array_equal(np.isfinite(got), np.isfinite(want)) and not np.array_equal(np.isnan(got), np.isnan(want)):
-        raise Finding("disagree", f"{name}: non-finite entries differ")
+    inf_got, inf_want = np.where(np.isinf(got), np.sign(got), 0), np.where(np.isinf(want), np.sign(want), 0)
+    if not np.array_equal(np.isnan(got), np.isnan(want)) or not np.array_equal(inf_got, inf_want):
+        raise Finding("disagree", f"{name}: NaN or infinite entries differ")
     both = np.isfinite(got) & np.isfinite(want)
     err = np.abs(got - want)[both]
     limit = (TOLERANCE + 10 * noise + TOLERANCE * np.abs(want[both])) if both.any() else 0

@@ -97,5 +97,7 @@ def test_torch_and_onnxruntime_outputs_that_differ_are_a_disagreement() -> None:
     campaign._compare("y", want.numpy() * (1 + 1e-6), want, want)
     with pytest.raises(campaign.Finding, match="y: max difference"):
         campaign._compare("y", want.numpy() + np.array([0, 0, 0.01], np.float32), want, want)
+    with pytest.raises(campaign.Finding, match="NaN or infinite entries differ"):
+        campaign._compare("y", np.array([1.0, 2.0, np.inf], np.float32), torch.tensor([1.0, 2.0, np.nan]), want)
     with pytest.raises(campaign.Finding, match="onnxruntime gives float32"):
         campaign._compare("y", want.numpy()[:2], want, want)
