@@ -321,7 +321,7 @@ def op_circuit(g: _Gen, v: Val) -> Val | None:
     kind = g.pick(["blk", "blk_opts", "deep", "pair", "gate", "chain", "repeat", "experts"])
     if kind == "blk":
         g.labels += 1
-        return g.emit(f"Blk[d={a}]({h}) as blk_{g.labels}", v.axes, "circuit")
+        return g.emit(f"Blk[d={a}]({h}) as unit{g.labels}", v.axes, "circuit")  # never an automatic name (blk_1)
     if kind == "blk_opts":
         scale = g.pick(["0.5", "2", "1e-3"])
         return g.emit(f"Blk[{a}, scale={scale}, bias={g.pick(['true', 'false'])}]({h})", v.axes, "circuit-float-bool")
