@@ -82,7 +82,7 @@ UNARY = [
     "dropout({}, p=0.25)",
     "{} -> relu -> tanh",
     "where({0} > 0.1, {0}, {0} * 0.5)",
-    "float(int({} * 4)) / 4",
+    "float(int({} * 4 + 0.37)) / 4",  # off the integers: exact cancellations land there
 ]
 
 
@@ -412,8 +412,10 @@ def op_positions(g: _Gen, v: Val) -> Val | None:
 
 
 def op_mask(g: _Gen, v: Val) -> Val | None:
+    # A threshold at 0 decides on rounding noise when a value cancels exactly (a norm of a
+    # constant: campaign seed 6887), where two correct fp32 backends differ.
     a = g.pick(list(v.axes))
-    return g.emit(f"mask[{a}]({v.name}, {v.name} > 0.0, value=0.5)", v.axes, "mask")
+    return g.emit(f"mask[{a}]({v.name}, {v.name} > 0.37, value=0.5)", v.axes, "mask")
 
 
 def op_topk(g: _Gen, v: Val) -> Val | None:
