@@ -71,6 +71,11 @@ def _is_root(size: Size) -> bool:
     return coef == 1 and len(mono) == 1 and isinstance(mono[0][0], str) and mono[0][1] == 1
 
 
+#: Boxes that index with an integer tensor, and its port: an input read there must hold indices of its ``of``
+#: axis (an offset of ``positions`` is declared ``of seq`` too, but may run past it).
+_INDEX_PORTS = {"embed": 0, "gather": 1, "scatter": 1}
+
+
 def collect(g: nx.MultiDiGraph) -> list[Requirement]:
     """Every run-time requirement of the model ``g``, in topological order (inputs first)."""
     bound = set(g.graph["bindings"])
@@ -89,7 +94,8 @@ def collect(g: nx.MultiDiGraph) -> list[Requirement]:
     for node in g.graph["inputs"]:
         data = g.nodes[node]
         of = data["attrs"].get("of")
-        if data["dtype"] == "int64" and of in axes and axes[of].size.symbols() <= bound:
+        indexes = any(_INDEX_PORTS.get(g.nodes[dst]["op"]) == e["port"] for _, dst, e in g.out_edges(node, data=True))
+        if indexes and data["dtype"] == "int64" and of in axes and axes[of].size.symbols() <= bound:
             name = data["attrs"]["name"]
             out.append(Requirement(of, axes[of].size, f"input `{name}`", _where(data["span"]), name, None, True))
     for node in nx.topological_sort(g):
