@@ -185,3 +185,49 @@ def test_crafted_signature_metadata_falls_back_to_the_onnx_dims(key: str, value:
     session = Session(model.SerializeToString())
     assert session.signature().startswith("inputs:\n  x: float32[")
     assert session.run({"x": np.ones((2, 3, 4), np.float32)})["output"].shape == (2, 3, 4)
+
+
+SWEEP = {
+    "conv": "axis batch, y, c = 3\nmodel M(v: [batch, y, c]) -> [batch, y2, c] "
+    "{ return conv[c -> c, y -> y2](v, kernel=3, stride=2, padding=1, dilation=2) }\n",
+    "conv_transpose": "axis batch, y, c = 2\nmodel M(v: [batch, c, y]) -> [batch, c, y2] "
+    "{ return conv_transpose[c -> c, y -> y2](v, kernel=3, stride=2, padding=2) }\n",
+    "pools": "axis batch, y\nmodel M(v: [batch, y]) -> [batch, y3] "
+    "{ return avgpool[y2 -> y3](maxpool[y -> y2](v, kernel=2), kernel=2, padding=1) }\n",
+    "split": "axis batch, seq, three = 3\nmodel M(v: [seq, batch]) -> [batch, part] "
+    "{ return sum[three](split[seq -> part three](v)) }\n",
+    "slice_pad": "axis batch, seq\nmodel M(v: [batch, seq]) -> [batch, inner2] "
+    "{ return pad[inner -> inner2](slice[seq -> inner](v, start=1, stop=-2), before=1, after=0) }\n",
+    "upsample": "axis batch, y, x\nmodel M(v: [y, batch, x]) -> [batch, y2, x2] "
+    '{ return upsample[y -> y2, x -> x2](v, scale=2, mode="linear") }\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEP))
+def test_every_size_runs_in_both_backends_or_both_refuse_it(name: str) -> None:
+    # the rule: at each size the inputs accept, torch (forward and backward) and onnxruntime agree; a size a box
+    # cannot take is refused by both, with the same line
+    program = ncdl.loads(SWEEP[name], "m.ncd")
+    module = program.to_torch()
+    session = Session(program.to_onnx(state_dict=module.state_dict()))
+    g = program.graph()
+    (node,) = g.graph["inputs"]
+    refused = 0
+    for size in range(1, 8):
+        free = {"batch": 2}
+        shape = [g.graph["axes"][a].fixed or free.get(a, size) for a in g.nodes[node]["axes"]]
+        array = np.random.default_rng(size).standard_normal(shape).astype(np.float32)
+        try:
+            session_out = session.run({"v": array})["output"]
+        except InputError as err:
+            with pytest.raises(InputShapeError) as fx_error:
+                module(torch.from_numpy(array))
+            assert str(err) == "input " + str(fx_error.value)
+            refused += 1
+            continue
+        tensor = torch.from_numpy(array).requires_grad_(True)
+        out = module(tensor)
+        out.sum().backward()
+        assert tensor.grad is not None and tensor.grad.shape == tensor.shape
+        np.testing.assert_allclose(out.detach().numpy(), session_out, rtol=1e-4, atol=1e-5)
+    assert 0 < refused < 7 or name == "upsample"  # each sweep meets sizes it refuses and sizes it runs
