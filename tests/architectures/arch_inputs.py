@@ -19,6 +19,7 @@ LARGE = {
     "ConvNeXtTiny",
     "BertBase",
     "SwinTiny",
+    "EfficientNetB0",
 }
 
 #: Sizes given to free root axes (by name), else FREE_SIZE.

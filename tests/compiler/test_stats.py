@@ -26,6 +26,7 @@ LARGE = {
     "ConvNeXtTiny",
     "BertBase",
     "SwinTiny",
+    "EfficientNetB0",
 }
 
 SMALL = [(a, m) for a in architectures.list_architectures() for m in architectures.load(a).models if m not in LARGE]
