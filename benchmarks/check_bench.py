@@ -79,10 +79,11 @@ HOSTILE = {
 
 
 def boxes_program(n: int) -> str:
-    """A chain of ``n`` boxes: ``linear`` and ``relu`` in turn, unrolled by ``repeat``."""
+    """A chain of ``n`` boxes: ``linear`` and ``relu`` in turn, unrolled by two nested ``repeat``."""
+    outer, inner = max(1, n // 200), min(100, n // 2)
     return (
         "axis batch\naxis n = 8\nmodel M(x: [batch, n]) -> [batch, n] {\n"
-        f"    repeat {n // 2} {{ x = relu(linear[n -> n](x)) }}\n    return x\n}}\n"
+        f"    repeat {outer} {{ repeat {inner} {{ x = relu(linear[n -> n](x)) }} }}\n    return x\n}}\n"
     )
 
 
@@ -107,8 +108,8 @@ def answer(text: str) -> tuple[float, str, int]:
     return seconds, outcome, boxes
 
 
-def check_rows(quick: bool) -> list[list[str]]:
-    """One row per (case, size)."""
+def check_rows(quick: bool, hostile: bool = True, plain: bool = True) -> list[list[str]]:
+    """One row per (case, size), then one per hostile program."""
     sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
     cases: list[tuple[str, str, Callable[[int], str], list[int]]] = [
         ("lines of circuits and calls", "line", lines_program, sizes),
@@ -118,12 +119,13 @@ def check_rows(quick: bool) -> list[list[str]]:
     ]
     answer(lines_program(100))  # warm-up: imports and grammar tables
     rows = []
-    for name, unit, make, counts in cases:
+    for name, unit, make, counts in cases if plain else []:
         for n in counts:
             text = make(n)
             seconds, outcome, boxes = answer(text)
             kb = len(text.encode()) / 1024
             target = "" if kb >= 100 else ("ok" if seconds < 2 else "MISS: over 2 s")
+            print(f"  {name} {n:,}: {seconds:.2f} s, {outcome}", file=sys.stderr, flush=True)
             rows.append(
                 [
                     name,
@@ -136,9 +138,10 @@ def check_rows(quick: bool) -> list[list[str]]:
                     target,
                 ]
             )
-    for name, text in HOSTILE.items():
+    for name, text in HOSTILE.items() if hostile else []:
         seconds, outcome, boxes = answer(text)
         kb = len(text.encode()) / 1024
+        print(f"  {name}: {seconds:.2f} s, {outcome}", file=sys.stderr, flush=True)
         rows.append(
             [
                 name,
@@ -154,14 +157,19 @@ def check_rows(quick: bool) -> list[list[str]]:
     return rows
 
 
-def backend_rows(quick: bool) -> list[list[str]]:
+def backend_rows(quick: bool, sizes: list[int] | None = None) -> list[list[str]]:
     """Export and compile of box chains."""
     rows = []
-    for n in [2_000, 20_000] if quick else [2_000, 20_000, 200_000]:
+    for n in sizes or ([2_000, 20_000] if quick else [2_000, 20_000, 200_000]):
         text = boxes_program(n)
         check_s, program = cpu(lambda t=text: ncdl.loads(t, "bench.ncd"))
         export_s, _ = cpu(lambda p=program: p.to_onnx("M"))
         compile_s, _ = cpu(lambda p=program: p.to_torch("M"))
+        print(
+            f"  {n} boxes: check {check_s:.2f} export {export_s:.2f} compile {compile_s:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(
             [
                 f"{n:,}",
@@ -173,6 +181,10 @@ def backend_rows(quick: bool) -> list[list[str]]:
             ]
         )
     return rows
+
+
+CHECK_HEADER = ["check", "size", "KB", "boxes", "answer", "CPU (s)", "us per unit", "under 100 KB: < 2 s"]
+BACKEND_HEADER = ["boxes", "check (s)", "export (s)", "export us/box", "compile (s)", "compile us/box"]
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -202,5 +214,18 @@ def section(quick: bool) -> list[str]:
     ]
 
 
+def main() -> None:
+    """Print the section; ``plain``, ``hostile`` or ``boxes N ...`` print one part's rows (to run parts side by side)."""
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    quick = "--quick" in sys.argv
+    if not args:
+        print("\n".join(section(quick)))
+    elif args[0] in ("plain", "hostile"):
+        rows = check_rows(quick, hostile=args[0] == "hostile", plain=args[0] == "plain")
+        print("\n".join(table(CHECK_HEADER, rows)))
+    elif args[0] == "boxes":
+        print("\n".join(table(BACKEND_HEADER, backend_rows(quick, [int(a) for a in args[1:]]))))
+
+
 if __name__ == "__main__":
-    print("\n".join(section("--quick" in sys.argv)))
+    main()
