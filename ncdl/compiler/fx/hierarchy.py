@@ -200,6 +200,7 @@ class _Splitter:
         self.body = [n for n in self.nodes if not _floating(n) and n.op != "output"]
         self._inputs: dict[str, list[fx.Node]] = {}
         self._outputs: dict[str, list[fx.Node]] = {}
+        self._indexed = False
 
     # the unit of a value, and what a node needs ------------------------------------
     def unit(self, n: fx.Node) -> str:
@@ -225,25 +226,35 @@ class _Splitter:
 
     def inputs(self, path: str) -> list[fx.Node]:
         """The values unit ``path`` reads from outside, in first-use order."""
-        if path not in self._inputs:
-            seen: dict[fx.Node, None] = {}
-            for n in self.body:
-                if self.inside(n, path):
-                    for v in self.needs(n, path):
-                        if v.op == "get_attr" or not self.inside(v, path):
-                            seen.setdefault(v)
-            self._inputs[path] = list(seen)
-        return self._inputs[path]
+        self._index()
+        return self._inputs.get(path, [])
 
     def outputs(self, path: str) -> list[fx.Node]:
         """The values made in unit ``path`` and read outside it, in the order they are made."""
-        if path not in self._outputs:
-            seen: set[fx.Node] = set()
-            for n in [*self.body, self.output]:
-                if not self.inside(n, path):
-                    seen.update(v for v in self.needs(n, self.unit(n)) if self.inside(v, path))
-            self._outputs[path] = sorted(seen, key=self.index.__getitem__)
-        return self._outputs[path]
+        self._index()
+        return self._outputs.get(path, [])
+
+    def _index(self) -> None:
+        """Every unit's inputs and outputs, in one pass over the nodes: a node concerns only
+        the units that enclose it or what it reads (a few), where a scan per unit would be
+        quadratic in a model of many repeat iterations."""
+        if self._indexed:
+            return
+        inputs: dict[str, dict[fx.Node, None]] = {}
+        outputs: dict[str, set[fx.Node]] = {}
+        for n in self.body:
+            for path in self.units[self.unit(n)].ancestors:
+                for v in self.needs(n, path):
+                    if v.op == "get_attr" or not self.inside(v, path):
+                        inputs.setdefault(path, {}).setdefault(v)
+        for n in [*self.body, self.output]:
+            home = self.units[self.unit(n)].ancestors
+            for v in self.needs(n, self.unit(n)):
+                for path in self.units[self.unit(v)].ancestors - home:
+                    outputs.setdefault(path, set()).add(v)
+        self._inputs = {path: list(seen) for path, seen in inputs.items()}
+        self._outputs = {path: sorted(seen, key=self.index.__getitem__) for path, seen in outputs.items()}
+        self._indexed = True
 
     # one unit's graph ------------------------------------------------------------------
     def graph(self, path: str, names: list[str] | None = None) -> fx.Graph:
