@@ -25,3 +25,22 @@ model M(img: [batch, c, y, x]) -> [a, s4, s3, batch] {
     )
     for free in (5, 8):
         assert_parity(program, opset=opset, free=free)
+
+
+def test_attention_on_values_of_unknown_width_loads_in_onnxruntime() -> None:
+    # was: ModelLoadError "Node (linear/MatMul) ... Incompatible dimensions for matrix
+    # multiplication" at opset 23 (campaign seed 8087): onnxruntime inferred a wrong width for
+    # a 3-D Attention fed by a gather, and the linear after it failed its shape check
+    program = ncdl.loads(
+        """axis batch, seq <= 6, key ~ seq, p = 3
+model M(x: [batch, seq, p]) -> [batch, seq, t] {
+    w, top = topk[p -> t](x, k=2)
+    v = gather[p](x, top) * w
+    k = rename[seq -> key](v)
+    s = contract[t](v, k) / sqrt(t)
+    return linear[t -> t](contract[key](softmax[key](causal[seq, key](s)), k))
+}
+"""
+    )
+    for free in (3, 5):
+        assert_parity(program, opset=23, free=free)

@@ -147,7 +147,12 @@ def lower_attention(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
         v3 = e.reshape(v, [n_dim, match.key, v_dim], [n_label, match.key, v_label])
         y = e.op("Attention", [q3.name, k3.name, v3.name], hint, q_num_heads=heads, kv_num_heads=heads, **attrs)
         target = outer + [match.seq] + inner + [match.head_v]
-        return e.reshape(OnnxValue(y, (n_label, match.seq, v_label), q.dtype), target, target)
+        out = OnnxValue(y, (n_label, match.seq, v_label), q.dtype)
+        if tuple(target) == out.axes:
+            # onnxruntime's shape inference gives a 3-D Attention whose input sizes it does not
+            # know an output of the wrong width (campaign seed 8087): restate the shape
+            return OnnxValue(e.op("Reshape", [y, e.shape_vec(target, [out])], "r"), tuple(target), q.dtype)
+        return e.reshape(out, target, target)
     inputs = []
     cache = _cache(e, match)
     if cache is not None:  # a decoding step: the new keys and values, the past ones as Attention's own inputs
