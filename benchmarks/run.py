@@ -498,7 +498,9 @@ def main() -> None:
         out += section
     previous = Path(args.out).read_text() if Path(args.out).exists() else ""
     if SCALE_HEADING in previous:  # written by benchmarks/scale_bench.py (minutes of compiling): kept as it is
-        out += ["", previous[previous.index(SCALE_HEADING) :].rstrip()]
+        kept = previous[previous.index(SCALE_HEADING) :]
+        kept = kept.split("\n## 11. Check, export and compile at scale")[0]  # written again above
+        out += ["", kept.rstrip()]
     Path(args.out).write_text("\n".join(out).rstrip() + "\n")
     print(f"wrote {args.out} in {minutes:.1f} min", file=sys.stderr)
 
