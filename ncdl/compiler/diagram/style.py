@@ -38,6 +38,14 @@ PALETTE: tuple[str, ...] = (
     "#756bb1",  # lavender
     "#636363",  # charcoal
     "#e6550d",  # rust
+    "#6baed6",  # sky
+    "#fd8d3c",  # tangerine
+    "#74c476",  # mint
+    "#9e9ac8",  # wisteria
+    "#b5cf6b",  # lime
+    "#e7969c",  # rose
+    "#de9ed6",  # orchid
+    "#969696",  # silver
 )
 
 #: Colour of an axis the axis table does not know (only in a graph cut short by an error).
