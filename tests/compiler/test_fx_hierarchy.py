@@ -25,12 +25,13 @@ def _pair(text: str, **kwargs: object) -> tuple[fx.GraphModule, fx.GraphModule]:
     return flat, nested
 
 
-def _same(flat: fx.GraphModule, nested: fx.GraphModule, *inputs: torch.Tensor) -> None:
+def _same(flat: fx.GraphModule, nested: fx.GraphModule, *inputs: torch.Tensor, exact: bool = True) -> None:
     assert [(k, v.shape) for k, v in flat.state_dict().items()] == [
         (k, v.shape) for k, v in nested.state_dict().items()
     ]
     assert [k for k, _ in flat.named_parameters()] == [k for k, _ in nested.named_parameters()]
-    torch.testing.assert_close(nested(*inputs), flat(*inputs), rtol=0, atol=0)
+    tolerance = {"rtol": 0, "atol": 0} if exact else {}
+    torch.testing.assert_close(nested(*inputs), flat(*inputs), **tolerance)
 
 
 def _units(gm: fx.GraphModule) -> list[str]:
@@ -214,4 +215,6 @@ def test_a_value_named_by_a_dotted_label_enters_a_unit_as_an_identifier() -> Non
     )
     flat, nested = _pair(text)
     assert "def forward(self, mlp_2, " in nested.h[0].code
-    _same(flat, nested, torch.randn(2, 5, 8))
+    # the flat module fuses the two blocks' linears on `c` into one matmul (siblings), the nested one cannot
+    # (they sit in different units): the same numbers up to rounding
+    _same(flat, nested, torch.randn(2, 5, 8), exact=False)
