@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import torch
 
 from ncdl import ir
@@ -56,3 +57,8 @@ def param_names(g: nx.MultiDiGraph) -> list[str]:
 def outputs(result: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """A module's results as a tuple (a model with several results returns one already)."""
     return result if isinstance(result, tuple) else (result,)
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """The largest absolute difference, relative to the largest magnitude of ``want``."""
+    return float(np.abs(got - want).max() / np.abs(want).max())

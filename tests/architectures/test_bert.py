@@ -6,6 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -33,10 +34,6 @@ def _reference() -> torch.nn.Module:
         for name, p in ref.named_parameters():
             p.copy_(1 + 0.3 * torch.randn_like(p) if "LayerNorm.weight" in name else 0.2 * torch.randn_like(p))
     return ref
-
-
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
 
 
 def _inputs(batch: int, seq: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,8 +73,8 @@ def test_torch_and_onnxruntime_match_bert(batch: int, seq: int) -> None:
     onnx_got = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
     for g, o, w in zip(got, onnx_got, want, strict=True):
         assert g.shape == w.shape
-        assert _relative_error(g, w) < 1e-5
-        assert _relative_error(o, w) < 1e-5
+        assert relative_error(g, w) < 1e-5
+        assert relative_error(o, w) < 1e-5
 
 
 def test_negative_control_an_ignored_padding_mask_does_not_match() -> None:
@@ -93,4 +90,4 @@ def test_negative_control_an_ignored_padding_mask_does_not_match() -> None:
     ids, types, keep = _inputs(3, 9)
     with torch.no_grad():
         got = gm(ids, types, keep)[0].numpy()
-    assert _relative_error(got, _outputs(ref, ids, types, keep)[0]) > 1e-2
+    assert relative_error(got, _outputs(ref, ids, types, keep)[0]) > 1e-2

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 from torch import nn
 
 import ncdl
@@ -119,10 +119,6 @@ def _reference() -> DiT:
     return ref
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _inputs(batch: int, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(batch * 10 + tokens)
     return torch.randn(batch, tokens, HIDDEN, generator=generator), torch.rand(batch, generator=generator) * 1000
@@ -153,10 +149,10 @@ def test_torch_and_onnxruntime_match_the_paper_definition(batch: int, tokens: in
     with torch.no_grad():
         want = ref(x, t).numpy()
         got = gm(x, t).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx(state_dict=gm.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x.numpy(), "t": t.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 @pytest.mark.parametrize(
@@ -172,4 +168,4 @@ def test_negative_control_one_change_does_not_match(change: str, by: str) -> Non
     gm.load_state_dict(ref.state_dict(), strict=True)
     x, t = _inputs(3, 9)
     with torch.no_grad():
-        assert _relative_error(gm(x, t).numpy(), ref(x, t).numpy()) > 1e-2
+        assert relative_error(gm(x, t).numpy(), ref(x, t).numpy()) > 1e-2

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -43,10 +43,6 @@ def _program(side: int, source: str = 'use "efficientnet.ncd"\n') -> ncdl.Progra
     return ncdl.loads(f"{source}model At = EfficientNet[y = {side}, x = {side}]\n", "efficientnet_at.ncd")
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _image(batch: int, side: int) -> torch.Tensor:
     return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(batch * 1000 + side))
 
@@ -77,8 +73,8 @@ def test_torch_and_onnxruntime_match_efficientnet(batch: int, side: int) -> None
     onnx_got = session.run(None, {"image": x.numpy()})
     for ours, theirs, expected in zip(got, onnx_got, want, strict=True):
         assert ours.shape == expected.shape
-        assert _relative_error(ours, expected) < 1e-5
-        assert _relative_error(theirs, expected) < 1e-5
+        assert relative_error(ours, expected) < 1e-5
+        assert relative_error(theirs, expected) < 1e-5
 
 
 def test_negative_control_symmetric_padding_does_not_match() -> None:
@@ -90,4 +86,4 @@ def test_negative_control_symmetric_padding_does_not_match() -> None:
     gm.load_state_dict(ref.state_dict(), strict=True)
     x = _image(2, 32)
     with torch.no_grad():
-        assert _relative_error(gm(x)[0].numpy(), ref(x).last_hidden_state.numpy()) > 1e-2
+        assert relative_error(gm(x)[0].numpy(), ref(x).last_hidden_state.numpy()) > 1e-2

@@ -6,6 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -40,10 +41,6 @@ def _reference() -> torch.nn.Module:
     return ref
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _tokens(batch: int, seq: int) -> torch.Tensor:
     return torch.randint(0, 256, (batch, seq), generator=torch.Generator().manual_seed(batch * 100 + seq))
 
@@ -69,10 +66,10 @@ def test_torch_and_onnxruntime_match_llama(batch: int, seq: int) -> None:
     want = _logits(ref, tokens)
     with torch.no_grad():
         got = gm(tokens).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx("Llama", state_dict=gm.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"tokens": tokens.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 def test_attention_is_fused() -> None:
@@ -90,7 +87,7 @@ def test_negative_control_a_wrong_rotary_sign_does_not_match() -> None:
     gm.load_state_dict(ref.state_dict(), strict=True)
     tokens = _tokens(2, 11)
     with torch.no_grad():
-        assert _relative_error(gm(tokens).numpy(), _logits(ref, tokens)) > 1e-2
+        assert relative_error(gm(tokens).numpy(), _logits(ref, tokens)) > 1e-2
 
 
 def test_llama_3_8b_has_its_published_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,12 +119,12 @@ def test_the_rotary_table_starts_at_an_offset_given_at_run_time() -> None:
     cos, sin = rotary(x, start[:, None] + torch.arange(5))
     want, _ = modeling_llama.apply_rotary_pos_emb(x[:, None], x[:, None], cos, sin)
     with torch.no_grad():
-        assert _relative_error(gm(x, start).numpy(), want[:, 0].numpy()) < 1e-5
-        assert _relative_error(gm(x, torch.tensor([0, 0])).numpy(), want[:, 0].numpy()) > 1e-2
+        assert relative_error(gm(x, start).numpy(), want[:, 0].numpy()) < 1e-5
+        assert relative_error(gm(x, torch.tensor([0, 0])).numpy(), want[:, 0].numpy()) > 1e-2
     (onnx_got,) = ort.InferenceSession(program.to_onnx("RotatedFrom").SerializeToString()).run(
         None, {"x": x.numpy(), "start": start.numpy()}
     )
-    assert _relative_error(onnx_got, want[:, 0].numpy()) < 1e-5
+    assert relative_error(onnx_got, want[:, 0].numpy()) < 1e-5
 
 
 def test_the_model_runs_from_an_offset() -> None:
@@ -137,4 +134,4 @@ def test_the_model_runs_from_an_offset() -> None:
     tokens, start = _tokens(2, 5), torch.tensor([0, 37])
     with torch.no_grad():
         want = ref(input_ids=tokens, position_ids=start[:, None] + torch.arange(5), use_cache=False).logits.numpy()
-        assert _relative_error(gm(tokens, start).numpy(), want) < 1e-5
+        assert relative_error(gm(tokens, start).numpy(), want) < 1e-5

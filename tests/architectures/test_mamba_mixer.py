@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -40,10 +40,6 @@ def _reference() -> torch.nn.Module:
     return ref
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _inputs(batch: int, seq: int) -> torch.Tensor:
     return torch.randn(batch, seq, 16, generator=torch.Generator().manual_seed(batch * 10 + seq))
 
@@ -63,10 +59,10 @@ def test_torch_and_onnxruntime_match_the_mamba_mixer(batch: int, seq: int) -> No
     with torch.no_grad():
         want = ref(x).numpy()
         got = gm(x).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx(state_dict=gm.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 @pytest.mark.parametrize(
@@ -82,4 +78,4 @@ def test_negative_control_one_change_does_not_match(change: str, by: str) -> Non
     gm.load_state_dict(ref.state_dict(), strict=True)
     x = _inputs(2, 11)
     with torch.no_grad():
-        assert _relative_error(gm(x).numpy(), ref(x).numpy()) > 1e-2
+        assert relative_error(gm(x).numpy(), ref(x).numpy()) > 1e-2

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -29,10 +29,6 @@ def _reference() -> torch.nn.Module:
     return ref
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _inputs(batch: int, seq: int) -> torch.Tensor:
     return torch.randn(batch, seq, 32, generator=torch.Generator().manual_seed(batch * 10 + seq)) * 2
 
@@ -52,10 +48,10 @@ def test_torch_and_onnxruntime_match_mixtral(batch: int, seq: int) -> None:
     with torch.no_grad():
         want = ref(x).numpy()
         got = gm(x).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx(state_dict=gm.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 def test_negative_control_top_1_routing_does_not_match() -> None:
@@ -66,4 +62,4 @@ def test_negative_control_top_1_routing_does_not_match() -> None:
     gm.load_state_dict(ref.state_dict(), strict=True)
     x = _inputs(3, 7)
     with torch.no_grad():
-        assert _relative_error(gm(x).numpy(), ref(x).numpy()) > 1e-2
+        assert relative_error(gm(x).numpy(), ref(x).numpy()) > 1e-2

@@ -8,20 +8,16 @@ onnxruntime, with a strict ``load_state_dict`` and equal parameter counts.
 
 from __future__ import annotations
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 import torch_refs as refs
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
 
 pytest.importorskip("transformers")
-
-
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
 
 
 def _image(batch: int, side: int) -> torch.Tensor:
@@ -35,10 +31,10 @@ def _check(program: ncdl.Program, ref: torch.nn.Module, x: torch.Tensor) -> None
     with torch.no_grad():
         want = ref.eval()(x).numpy()
         got = gm.eval()(x).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx(state_dict=ref.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"image": x.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 def _resnet(side: int, text: str = 'use "resnet.ncd"\n') -> ncdl.Program:
@@ -63,7 +59,7 @@ def test_resnet_negative_control_a_missing_relu_does_not_match() -> None:
     gm, ref, x = program.to_torch("At"), _torchvision_resnet18(), _image(2, 32)
     gm.load_state_dict(ref.state_dict(), strict=True)
     with torch.no_grad():
-        assert _relative_error(gm.eval()(x).numpy(), ref.eval()(x).numpy()) > 1e-2
+        assert relative_error(gm.eval()(x).numpy(), ref.eval()(x).numpy()) > 1e-2
 
 
 def _vit_reference(side: int) -> torch.nn.Module:
@@ -95,4 +91,4 @@ def test_vit_negative_control_post_norm_does_not_match() -> None:
     gm, ref, x = program.to_torch("At"), _vit_reference(16), _image(2, 16)
     gm.load_state_dict(ref.state_dict(), strict=True)
     with torch.no_grad():
-        assert _relative_error(gm(x).numpy(), ref.eval()(x).numpy()) > 1e-2
+        assert relative_error(gm(x).numpy(), ref.eval()(x).numpy()) > 1e-2

@@ -7,10 +7,10 @@ equal, then load every other tensor of the reference's ``state_dict`` strictly.
 
 from __future__ import annotations
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from arch_inputs import relative_error
 
 import ncdl
 from ncdl import architectures
@@ -52,10 +52,6 @@ def _learned(ref: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / np.abs(want).max())
-
-
 def _inputs(batch: int, positions: int) -> torch.Tensor:
     return torch.randn(batch, 8, 2 * positions, generator=torch.Generator().manual_seed(batch * 10 + positions))
 
@@ -87,10 +83,10 @@ def test_torch_and_onnxruntime_match_the_whisper_encoder(batch: int, positions: 
     with torch.no_grad():
         want = ref(x).last_hidden_state.numpy()
         got = gm(x).numpy()
-    assert _relative_error(got, want) < 1e-5
+    assert relative_error(got, want) < 1e-5
     model = program.to_onnx(state_dict=gm.state_dict())
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"input_features": x.numpy()})
-    assert _relative_error(onnx_got, want) < 1e-5
+    assert relative_error(onnx_got, want) < 1e-5
 
 
 def test_negative_control_swapped_sin_and_cos_do_not_match() -> None:
@@ -101,4 +97,4 @@ def test_negative_control_swapped_sin_and_cos_do_not_match() -> None:
     gm.load_state_dict(_learned(ref), strict=True)
     x = _inputs(3, 9)
     with torch.no_grad():
-        assert _relative_error(gm(x).numpy(), ref(x).last_hidden_state.numpy()) > 1e-2
+        assert relative_error(gm(x).numpy(), ref(x).last_hidden_state.numpy()) > 1e-2
