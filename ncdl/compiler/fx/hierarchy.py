@@ -201,6 +201,11 @@ class _Splitter:
         self._inputs: dict[str, list[fx.Node]] = {}
         self._outputs: dict[str, list[fx.Node]] = {}
         self._indexed = False
+        # the flat position of each unit's first node (its own or a descendant's); a unit with none is absent
+        self._first: dict[str, int] = {}
+        for n in reversed(self.body):
+            for path in self.units[self.unit(n)].ancestors:
+                self._first[path] = self.index[n]
 
     # the unit of a value, and what a node needs ------------------------------------
     def unit(self, n: fx.Node) -> str:
@@ -315,11 +320,11 @@ class _Splitter:
 
     def empty(self, path: str) -> bool:
         """Whether no node was lowered inside unit ``path`` (a parent lowered all of its boxes)."""
-        return not any(self.inside(n, path) for n in self.body)
+        return path not in self._first
 
     def first_index(self, path: str) -> int:
         """The flat position of unit ``path``'s first node."""
-        return min((self.index[n] for n in self.body if self.inside(n, path)), default=0)
+        return self._first.get(path, 0)
 
     def _order(self, path: str) -> list[fx.Node | str]:
         """The unit's own nodes and child units, in dependency order (flat order among the ready ones)."""
