@@ -18,6 +18,10 @@ The weights follow measured cost (a box costs about ten empty statements,
 an inlined call about fifty), so that the budget bounds time whatever the
 program spends it on.
 
+Work that changes nothing (a fixpoint ``repeat`` iteration, a box-less call
+made again with the same arguments) is charged without being run
+(:mod:`ncdl.dsl.replay`), so such programs reach the limit in little time.
+
 When the total passes :data:`MAX_WORK`, checking stops with E200 at the
 statement that was running, naming the calls that led there. The limit is
 set above what the box limit (E152, 250,000 boxes of a few axes) needs, so

@@ -92,11 +92,25 @@ def call_circuit(el: Elaborator, call: ast.Call, env: Env, assign: str | None) -
         if result is not POISON:
             export_local_axes(decl, callee, env, el)
         return result
+    key = el.memo.key(el, callee)
+    replayed = el.memo.replay(el, key)
+    if replayed is not None:
+        return replayed
+    before = el.memo.start(el)
     el.call_stack.append((decl.name, call.span))
     try:
         el.run_block(decl.body, callee)
     finally:
         el.call_stack.pop()
+    result = _finish(el, call, decl, callee, env, broadcast)
+    el.memo.remember(el, key, before, callee, result)
+    return result
+
+
+def _finish(
+    el: Elaborator, call: ast.Call, decl: ast.CircuitDecl, callee: Env, env: Env, broadcast: list[str]
+) -> Result:
+    """A call's result once its body ran: checked against the declared results."""
     for formal, (_, fresh) in callee.pending.items():
         el.error(
             "E147",

@@ -26,6 +26,7 @@ from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.budget import BOX_WORK, WORK_HINT, Budget
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
+from ncdl.dsl.replay import CallMemo, Iteration
 from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value, _Poison
 from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 
@@ -111,6 +112,22 @@ class Elaborator:
         self.expr_depth = 0
         #: The check's work budget (:mod:`ncdl.dsl.budget`); the checker hands one budget to every elaborator.
         self.budget = Budget()
+        #: Calls that made no box, replayed instead of run again (:mod:`ncdl.dsl.replay`).
+        self.memo = CallMemo()
+
+    def state_sizes(self) -> tuple[int, ...]:
+        """The sizes of what elaborating can add to across the model (boxes, diagnostics,
+        axes, weights, ties, symbols): unchanged sizes mean a run made nothing (:mod:`ncdl.dsl.replay`)."""
+        return (
+            self.g.number_of_nodes(),
+            len(self.diagnostics),
+            len(self.axes),
+            len(self.param_shapes),
+            len(self.tie_roots),
+            len(self.opaque),
+            len(self.broken_axes),
+            len(self.stand_ins or ()),
+        )
 
     # ---- diagnostics ------------------------------------------------------
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> _Poison:
@@ -894,7 +911,10 @@ class Elaborator:
         if stmt.index is not None and (stmt.index in env.values or stmt.index in env.ints):
             self.error("E116", f"the repeat index '{stmt.index}' hides another name", stmt.span)
             return
-        for i in range(count):
+        i = 0
+        while i < count:
+            # without an index, an iteration that changed nothing is a fixpoint: the rest are charged, not run
+            start = Iteration.start(self, env) if stmt.index is None else None
             self.work(1, stmt.span)
             if stmt.index is not None:
                 env.ints[stmt.index] = i
@@ -904,6 +924,9 @@ class Elaborator:
             self.run_block(stmt.body, env)
             if env.returned is not None:
                 break
+            i += 1
+            if start is not None and start.fixpoint(self, env):
+                i += start.charge_more(self, count - i)
         env.scope, env.frames, env.solo_path = saved_scope, saved_frames, None
         if stmt.index is not None:
             env.ints.pop(stmt.index, None)

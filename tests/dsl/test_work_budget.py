@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 import ncdl
-from ncdl.dsl import budget
+from ncdl.dsl import budget, replay
+from ncdl.dsl.elaborate import Elaborator
+from ncdl.ir.graph import all_params
 from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 
 
@@ -75,6 +77,50 @@ def test_a_circuit_calling_itself_twice_stops_at_the_budget(monkeypatch: pytest.
         "  note: in 'F', called at w.ncd:9:33\n"
         "  help: unroll less: use fewer or smaller repeats, or a circuit recursion that calls itself once per level"
     )
+
+
+def statements_run(source: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many statements the checker really runs on ``source`` (charged ones not counted)."""
+    count = [0]
+    real = Elaborator.run_stmt
+
+    def counting(self: Elaborator, stmt: object, env: object) -> None:
+        count[0] += 1
+        real(self, stmt, env)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Elaborator, "run_stmt", counting)
+    with pytest.raises(ncdl.NcdlError):
+        ncdl.loads(source, "w.ncd")
+    monkeypatch.setattr(Elaborator, "run_stmt", real)
+    return count[0]
+
+
+def test_work_that_changes_nothing_is_charged_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the full budget: 4,000,000 units are charged, a few hundred statements run
+    nested = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n    return x\n}\n"
+    assert statements_run(nested, monkeypatch) < 1_000
+    assert statements_run(TWICE, monkeypatch) < 1_000
+
+
+def test_charged_work_is_the_work_of_a_full_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    nested = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 30 { y = x\n repeat 40 { x = x } }\n    return x\n}\n"
+    twice = TWICE.replace("k = 61", "k = 6")
+    charged = [spent_by(nested), spent_by(twice)]
+    monkeypatch.setattr(replay.Iteration, "fixpoint", lambda *_: False)
+    monkeypatch.setattr(replay.CallMemo, "replay", lambda *_: None)
+    assert [spent_by(nested), spent_by(twice)] == charged
+
+
+def test_a_replayed_call_takes_its_instance_name() -> None:
+    # the second F[k = 0] is replayed; it still takes the name f_1, so the third call's weights are f_2's
+    source = (
+        "axis n = 4\n"
+        "circuit F[k: int](x: [n]) -> [n] {\n    if k > 0 { return linear[n -> n](x) }\n    return x\n}\n"
+        "model M(x: [n]) -> [n] {\n    a = F[k = 0](x)\n    b = F[k = 0](a)\n    return F[k = 1](b)\n}\n"
+    )
+    g = ncdl.loads(source, "w.ncd").graph("M")
+    assert [p["name"] for p in all_params(g)] == ["f_2.linear.weight", "f_2.linear.bias"]
+    assert sorted(g.graph["circuits"]) == ["f", "f_1", "f_2"]
 
 
 def test_the_budget_is_shared_by_every_model_and_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
