@@ -128,20 +128,27 @@ def _bert_steps(batch: int, seq: int) -> dict[str, Callable[[], Any]]:
 
 
 def _turns(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Times of each function, taking turns (one warm-up each first)."""
+    """Wall times of each function, taking turns (one warm-up each first).
+
+    The CPU time of the calling thread is kept too, under ``"<key> cpu"``: with one
+    thread it is the work done, which other jobs on a shared machine inflate far
+    less than the wall time.
+    """
     for fn in fns.values():
         fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    times: dict[str, list[float]] = {k: [] for k in fns} | {f"{k} cpu": [] for k in fns}
     keys = list(fns)
     for i in range(repeats):
         for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             fns[key]()
             times[key].append(time.perf_counter() - start)
+            times[f"{key} cpu"].append(time.thread_time() - cpu)
     return times
 
 
 def _ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median of the paired ratios (each turn's ``a`` against the same turn's ``b``)."""
     return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
@@ -231,16 +238,21 @@ def section(quick: bool = False) -> list[str]:
         f"`benchmarks/hf_bench.py`: Llama {LLAMA} and BERT {BERT} (bundled `llama.ncd`, `bert.ncd` with these "
         f"parameters) against transformers {transformers.__version__} built from the same configuration "
         f'(`attn_implementation="sdpa"`, the same weights), batch {batch}, {seq} tokens (BERT: padded rows), '
-        f"one thread, medians of {repeats} turns. Target: ratio (ncdl / reference) <= 1.0.",
+        f"one thread, medians of {repeats} turns. Target: ratio (ncdl / reference) <= 1.0. Load average at the "
+        f"start: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores.",
         "",
-        "| training step (forward, loss, backward, AdamW) | ncdl ms | transformers ms | ratio |",
-        "|---|---|---|---|",
+        "| training step (forward, loss, backward, AdamW) | ncdl ms | transformers ms | ratio | CPU-time ratio |",
+        "|---|---|---|---|---|",
     ]
     for name, make in (("Llama", _llama_steps), ("BERT", _bert_steps)):
         times = _turns(make(batch, seq), repeats)
         ratio = _ratio(times, "ncdl", "transformers")
+        cpu = _ratio(times, "ncdl cpu", "transformers cpu")
         ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-        lines.append(f"| {name} | {ms['ncdl']:.1f} | {ms['transformers']:.1f} | {ratio:.2f} {_verdict(ratio)} |")
+        lines.append(
+            f"| {name} | {ms['ncdl']:.1f} | {ms['transformers']:.1f} | {ratio:.2f} {_verdict(ratio)} "
+            f"| {cpu:.2f} {_verdict(cpu)} |"
+        )
     lines += [
         "",
         "| onnxruntime latency (eval) | ncdl's ONNX ms | torch.onnx.export ms | ratio | note |",
