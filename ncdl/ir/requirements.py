@@ -15,6 +15,13 @@ The rule: every free axis is at least 1 (unless the graph lists it in
 whole number of at least 1, every derived axis of an input must have its
 size, and an integer input ``of vocab`` holds indices ``0 .. vocab - 1``. A requirement keeps the box and the source location that imposed it.
 
+One requirement holds only while the torch module trains: ``batchnorm`` takes
+its statistics over every axis but the channel, so the product of those axes
+must be at least 2 (torch refuses one value per channel, whose unbiased
+variance divides by zero). In eval mode, and in onnxruntime, the running
+statistics serve and any size runs. When the product is a fixed 1 the checker
+refuses the box already (E212).
+
 Example:
     >>> payload = encode(collect(g), g)               # JSON text, stored with the model
     >>> violation(payload, {"v": (3, 4)})              # shapes by input name
@@ -43,7 +50,9 @@ class Requirement:
     ``axis`` must come out a whole number >= 1 (``input`` is None), or, when
     ``input`` is set, dim ``dim`` of that input must equal ``axis``'s size,
     or (``index``) every value of the integer input ``input`` must lie in
-    ``0 .. size - 1`` (it indexes ``axis``).
+    ``0 .. size - 1`` (it indexes ``axis``), or (``training``) ``size``, the
+    values per channel ``axis`` of a batchnorm, must be at least 2 while the
+    torch module trains.
     ``box`` names what imposes it (``conv``, ``split``, ``input `w```) and
     ``where`` its source location ``file:line:col``.
     """
@@ -55,6 +64,7 @@ class Requirement:
     input: str | None = None
     dim: int | None = None
     index: bool = False
+    training: bool = False
 
 
 def _where(span: Mapping[str, Any]) -> str:
@@ -111,6 +121,14 @@ def collect(g: nx.MultiDiGraph) -> list[Requirement]:
                 continue  # an opaque size of a generic circuit: nothing at run time to compare it with
             seen.add(size)
             out.append(Requirement(axis, size, data["op"], _where(data["span"])))
+        if data["op"] == "batchnorm":
+            channel = data["attrs"]["axis"]
+            per_channel = Size.const(1)
+            for axis in data["axes"]:
+                if axis != channel:
+                    per_channel = per_channel * axes[axis].size
+            if not per_channel.is_const() and per_channel.symbols() <= bound:
+                out.append(Requirement(channel, per_channel, "batchnorm", _where(data["span"]), training=True))
     return out
 
 
@@ -130,6 +148,7 @@ def encode(requirements: Sequence[Requirement], g: nx.MultiDiGraph) -> str:
             "input": r.input,
             "dim": r.dim,
             "index": r.index,
+            "training": r.training,
         }
         for r in requirements
     ]
@@ -165,6 +184,7 @@ def _decode(text: str) -> tuple[dict[str, tuple[str, int]], frozenset[str], tupl
                 None if r["input"] is None else str(r["input"]),
                 None if r["dim"] is None else _index(r["dim"]),
                 r.get("index") is True,
+                r.get("training") is True,
             )
             for r in data["requirements"]
         )
@@ -219,14 +239,18 @@ def index_inputs(text: str) -> list[str]:
 
 
 def violation(
-    text: str, shapes: Mapping[str, Sequence[int]], ranges: Mapping[str, tuple[int, int]] | None = None
+    text: str,
+    shapes: Mapping[str, Sequence[int]],
+    ranges: Mapping[str, tuple[int, int]] | None = None,
+    training: bool = False,
 ) -> str | None:
     """The first requirement in ``text`` (from :func:`encode`) that ``shapes`` break, as one line; else None.
 
     ``shapes`` maps each input name to its shape; the inputs' own checks (rank,
     fixed sizes, one free axis the same everywhere) have passed already.
     ``ranges`` gives the (smallest, largest) value of each non-empty input of
-    :func:`index_inputs`; an input left out is not checked.
+    :func:`index_inputs`; an input left out is not checked. The requirements of
+    training (``Requirement.training``) count only when ``training`` is true.
     """
     bindings, empty, reqs = _decode(text)
     values: dict[str, int] = {}
@@ -238,7 +262,16 @@ def violation(
         if values[symbol] < 1 and symbol not in empty:
             return f"`{name}`: axis {symbol} is {values[symbol]} at dim {dim}; a free axis needs at least 1"
     for r in reqs:
+        if r.training and not training:
+            continue
         value = exact(r.size, values)
+        if r.training:
+            if value < 2:
+                return (
+                    f"{_inputs(r.size, bindings, values, lead=True)} makes {_fmt(value)} value per {r.axis}, "
+                    f"but {r.box} at {r.where} needs at least 2 to take statistics over in training"
+                )
+            continue
         if r.index:
             lo, hi = (ranges or {}).get(r.input or "", (0, 0))
             bad = lo if lo < 0 else hi if hi >= value else None

@@ -84,9 +84,11 @@ class FxEmitter:
             # a float input must have the weights' dtype: one weight comes along as the reference
             weight = next((p["name"] for n in topological(g) for p in g.nodes[n]["params"] if not p["tied_to"]), None)
             reference = [self.attr(weight)] if weight is not None else []
-            needs = requirements.encode(requirements.collect(g), g)
-            args = (specs, needs, *self.placeholders.values(), *reference)
-            self.call(runtime.check_inputs, *args, name="check_inputs")
+            needs = requirements.collect(g)
+            args = (specs, requirements.encode(needs, g), *self.placeholders.values(), *reference)
+            # the module's mode is read only by a model with requirements of training (batchnorm's statistics)
+            mode = {"training": self.attr("training")} if any(r.training for r in needs) else {}
+            self.call(runtime.check_inputs, *args, name="check_inputs", **mode)
         for node in topological(g):
             data = g.nodes[node]
             if data.get("fused_into"):

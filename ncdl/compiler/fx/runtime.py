@@ -35,13 +35,14 @@ class InputShapeError(ValueError):
     """
 
 
-def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any) -> None:
+def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any, training: bool = False) -> None:
     """Raise :class:`InputShapeError` unless ``tensors`` match ``specs``.
 
     Checks the type, rank, dtype kind, fixed sizes, bounds of free axes and
     that a free size is the same wherever it appears, then the model's
     run-time requirements on free axes (``requirements``, the JSON text of
-    :func:`ncdl.ir.requirements.encode`). One tensor after the
+    :func:`ncdl.ir.requirements.encode`; those of training only when
+    ``training``, the module's mode, is given and true). One tensor after the
     inputs, when given, is a weight of the module: a float input must have
     its dtype (``torch.from_numpy`` gives float64; the weights are float32
     unless the module was converted).
@@ -93,7 +94,7 @@ def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any)
                 if t.numel():
                     lo, hi = torch.aminmax(t)
                     ranges[name] = (int(lo), int(hi))
-        problem = requirements_violation(requirements, shapes, ranges)
+        problem = requirements_violation(requirements, shapes, ranges, training)
         if problem is not None:
             raise InputShapeError(problem)
 

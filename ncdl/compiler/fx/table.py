@@ -304,7 +304,12 @@ def _dropout(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node
 
 
 def _groupnorm(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
-    """``F.group_norm`` on ``[N, C, *axes]``: the axes passing by move first and become one N."""
+    """``torch.group_norm`` on ``[N, C, *axes]``: the axes passing by move first and become one N.
+
+    Not ``F.group_norm``: its Python wrapper refuses an input whose groups hold one value each when N is 1
+    (``groupnorm[c](v, groups=3)`` on ``v: [c]``), in eval mode too, although the result is well defined
+    (the bias; onnxruntime gives it). The aten function it wraps computes it.
+    """
     ((x, axes),) = ins
     a, name = data["attrs"], data["name"]
     batch = [ax for ax in axes if ax not in a["axes"]]
@@ -317,7 +322,7 @@ def _groupnorm(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.No
             else lw.method("flatten", x, 0, len(batch) - 1, name=f"{name}_n")
         )
     w, b = (lw.param(data, "weight"), lw.param(data, "bias")) if a["affine"] else (None, None)
-    y = lw.call(F.group_norm, x, a["groups"], w, b, a["eps"], name=name)
+    y = lw.call(torch.group_norm, x, a["groups"], w, b, a["eps"], True, name=name)
     if not batch:
         y = lw.method("squeeze", y, 0, name=f"{name}_out")
     elif len(batch) > 1:
