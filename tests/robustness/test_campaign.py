@@ -94,10 +94,37 @@ def test_torch_and_onnxruntime_outputs_that_differ_are_a_disagreement() -> None:
     import torch
 
     want = torch.tensor([1.0, 2.0, 3.0])
-    campaign._compare("y", want.numpy() * (1 + 1e-6), want, want)
+    campaign._compare("y", want.numpy() * (1 + 1e-6), want, want, want)
     with pytest.raises(campaign.Finding, match="y: max difference"):
-        campaign._compare("y", want.numpy() + np.array([0, 0, 0.01], np.float32), want, want)
+        campaign._compare("y", want.numpy() + np.array([0, 0, 0.01], np.float32), want, want, want)
     with pytest.raises(campaign.Finding, match="NaN or infinite entries differ"):
-        campaign._compare("y", np.array([1.0, 2.0, np.inf], np.float32), torch.tensor([1.0, 2.0, np.nan]), want)
+        campaign._compare("y", np.array([1.0, 2.0, np.inf], np.float32), torch.tensor([1.0, 2.0, np.nan]), want, want)
     with pytest.raises(campaign.Finding, match="onnxruntime gives float32"):
-        campaign._compare("y", want.numpy()[:2], want, want)
+        campaign._compare("y", want.numpy()[:2], want, want, want)
+
+
+@pytest.mark.parametrize("seed", [22946, 26486, 28967])
+def test_the_long_campaign_s_disagreements_are_gone(seed: int) -> None:
+    # 22946, 26486: a groupnorm at opset 23 was 1e-3 off in onnxruntime (its GroupNormalization
+    # loses digits; tests/compiler/test_groupnorm.py). 28967: a layernorm of a constant (a zero
+    # `param` times the input) turns one rounding step into 1.5e-4; only nudging every step's
+    # rounding (campaign._rounding_run) shows that torch's own result is that uncertain.
+    outcome, detail, _ = campaign.run_valid(seed)
+    assert outcome == "ok", detail
+
+
+def test_a_norm_of_a_constant_is_within_torch_s_rounding_noise() -> None:
+    import torch
+
+    program = ncdl.loads(
+        "axis batch, seq, m = 6\n"
+        "model M(x: [batch, seq, m]) -> [batch, seq] {\n"
+        "    return layernorm[seq](sum[m](logsoftmax[seq](x * param[m]())), affine=false)\n"
+        "}\n"
+    )
+    module = program.to_torch().eval()
+    inputs = {"x": torch.randn(2, 3, 6).numpy()}
+    (want,) = campaign._torch_run(module, inputs)
+    (rounded,) = campaign._rounding_run(module, inputs, seed=0)
+    assert float(want.abs().max()) == 0.0
+    assert float((rounded - want).abs().max()) > 1e-5

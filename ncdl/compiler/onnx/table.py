@@ -404,8 +404,12 @@ def lower_select(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> O
 
 
 def lower_groupnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -> OnnxValue:
-    """GroupNormalization on ``[N, C, *axes]`` from its native opset; below it the group statistics
-    from a ``[N, groups, rest]`` Reshape and ReduceMean, then the per-channel scale and shift."""
+    """The group statistics from a ``[N, groups, rest]`` Reshape, centred before the variance is taken
+    (ReduceMean of the squared deviations), then the per-channel scale and shift.
+
+    Never ONNX's ``GroupNormalization``: onnxruntime computes its variance as E[x^2] - E[x]^2, which
+    cancels catastrophically on a group with a large mean and a small spread.
+    """
     (x,) = xs
     a = data["attrs"]
     (channel, *rest), groups, eps = a["axes"], a["groups"], float(a["eps"])
@@ -416,24 +420,20 @@ def lower_groupnorm(e: OnnxEmitter, data: dict[str, Any], xs: list[OnnxValue]) -
     c = e.axes[channel].fixed
     weight = e.weight(find_spec(data, "weight")) if a["affine"] else e.const(np.ones([c]))
     bias = e.weight(find_spec(data, "bias")) if a["affine"] else e.const(np.zeros([c]))
-    if is_native("groupnorm", e.opset):
-        y = e.op("GroupNormalization", [x.name, weight, bias], hint(data), epsilon=eps, num_groups=groups)
-        y = OnnxValue(y, x.axes)
-    else:
-        per_group = e.axis_size(channel).exact_div(groups)
-        for ax in rest:
-            per_group = per_group * e.axis_size(ax)
-        grouped = e.reshape(x, [n_dim, groups, per_group], [n_label, "<groups>", "<group>"])
-        mean = e.reduce("ReduceMean", grouped.name, [2], True, "mean")
-        centred = e.op("Sub", [grouped.name, mean], "centred")
-        var = e.reduce("ReduceMean", e.op("Mul", [centred, centred], "sq"), [2], True, "var")
-        std = e.op("Sqrt", [e.op("Add", [var, e.const(eps)], "var_eps")], "std")
-        normed = OnnxValue(e.op("Div", [centred, std], "normed"), grouped.axes)
-        y = e.reshape(normed, [n_dim, channel, *rest], x.axes)
-        per_channel = [c] + [1] * len(rest)
-        scale = e.op("Reshape", [weight, e.ints(per_channel)], "scale")
-        shift = e.op("Reshape", [bias, e.ints(per_channel)], "shift")
-        y = OnnxValue(e.op("Add", [e.op("Mul", [y.name, scale], hint(data)), shift], hint(data)), x.axes)
+    per_group = e.axis_size(channel).exact_div(groups)
+    for ax in rest:
+        per_group = per_group * e.axis_size(ax)
+    grouped = e.reshape(x, [n_dim, groups, per_group], [n_label, "<groups>", "<group>"])
+    mean = e.reduce("ReduceMean", grouped.name, [2], True, "mean")
+    centred = e.op("Sub", [grouped.name, mean], "centred")
+    var = e.reduce("ReduceMean", e.op("Mul", [centred, centred], "sq"), [2], True, "var")
+    std = e.op("Sqrt", [e.op("Add", [var, e.const(eps)], "var_eps")], "std")
+    normed = OnnxValue(e.op("Div", [centred, std], "normed"), grouped.axes)
+    y = e.reshape(normed, [n_dim, channel, *rest], x.axes)
+    per_channel = [c] + [1] * len(rest)
+    scale = e.op("Reshape", [weight, e.ints(per_channel)], "scale")
+    shift = e.op("Reshape", [bias, e.ints(per_channel)], "shift")
+    y = OnnxValue(e.op("Add", [e.op("Mul", [y.name, scale], hint(data)), shift], hint(data)), x.axes)
     return e.reshape(y, [*batch, channel, *rest])
 
 
@@ -559,7 +559,7 @@ RULES: dict[str, Rule] = {
 FUSED: dict[str, Rule] = {"attention": lower_attention}
 
 #: Ops whose rule writes a decomposition below their native opset (and the native operator from it).
-DECOMPOSED: frozenset[str] = frozenset({"gelu", "groupnorm", "rmsnorm"})
+DECOMPOSED: frozenset[str] = frozenset({"gelu", "rmsnorm"})
 
 
 def opset_range(op: str) -> tuple[int, int] | None:
