@@ -102,6 +102,11 @@ def test_iterations_with_the_same_code_share_one_class() -> None:
     _, nested = _pair(text)
     assert type(nested.h[0]) is type(nested.h[2])
     assert type(nested.h[0]) is not type(nested)
+    # the later iterations reuse the first one's code (not generated again) but hold graphs of their own
+    first, last = nested.h[0], nested.h[2]
+    assert last.code == first.code and last.graph is not first.graph and last.graph.owning_module is last
+    assert [n.name for n in last.graph.nodes] == [n.name for n in first.graph.nodes]
+    assert first.meta is not last.meta
 
 
 def test_input_checks_stay_at_the_root() -> None:

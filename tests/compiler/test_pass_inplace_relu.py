@@ -51,3 +51,12 @@ def test_inplace_relus_give_the_same_values_and_gradients() -> None:
     params = [gm.get_parameter(n).grad for n in ("conv.weight", "bn.weight", "bn.bias")]
     for g, e in zip([image.grad, other.grad, *params], expected, strict=True):
         torch.testing.assert_close(g, e)
+
+
+def test_a_pass_copies_the_graph_only_when_it_marks_something() -> None:
+    program = ncdl.loads(SOURCE)
+    g = program.graph()
+    marked = mark_inplace_relu(g)
+    assert marked is not g and not any(d.get("inplace") for _, d in g.nodes(data=True))
+    plain = ncdl.loads("axis n = 4\nmodel M(x: [n]) -> [n] { return relu(linear[n -> n](x)) }\n").graph()
+    assert mark_inplace_relu(plain) is plain

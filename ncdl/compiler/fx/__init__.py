@@ -32,6 +32,7 @@ from ncdl.compiler.fx.lower import FxEmitter
 from ncdl.compiler.fx.runtime import InputShapeError
 from ncdl.compiler.fx.table import FUSED, RULES
 from ncdl.compiler.fx.weights import build_state, flat_hooks
+from ncdl.compiler.heap import frozen_heap
 from ncdl.compiler.pipeline import FX_PASSES, run_passes
 
 __all__ = ["InputShapeError", "lower_fx", "module_code"]
@@ -56,6 +57,11 @@ def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_wei
         parameter's ``init`` and whose ``forward`` runs at any size of the
         free axes (up to their bounds).
     """
+    with frozen_heap():
+        return _lower_fx(g, hierarchy, flat_weights)
+
+
+def _lower_fx(g: nx.MultiDiGraph, hierarchy: str | int, flat_weights: bool) -> fx.GraphModule:
     depth = unit_depth(hierarchy)
     g = run_passes(g, FX_PASSES)
     if depth != 0:

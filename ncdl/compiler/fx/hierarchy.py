@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import heapq
 import keyword
 import operator
@@ -49,6 +50,7 @@ from torch import nn
 
 from ncdl.compiler.fx.lower import FxEmitter, Rule, _Codegen, _node_name
 from ncdl.compiler.fx.weights import Instance
+from ncdl.compiler.passes.marks import Marks
 
 #: Meta keys on flat fx nodes: the unit path that emitted the node, and the name the emitter asked for.
 UNIT, NAME = "ncdl_unit", "ncdl_name"
@@ -90,7 +92,7 @@ def keep_marks_within_units(g: nx.MultiDiGraph, depth: int | None) -> nx.MultiDi
     first node lives; when its members sit in different units, the chain is
     unmarked (each box then lowers on its own, in its own unit).
     """
-    out = g.copy()
+    out = Marks(g)
     groups: dict[str, list[str]] = {}
     for node, data in g.nodes(data=True):
         if data.get("fused_into"):
@@ -103,7 +105,7 @@ def keep_marks_within_units(g: nx.MultiDiGraph, depth: int | None) -> nx.MultiDi
             for n in [head, *members]:
                 for mark in ("fused", "fused_into", "siblings"):
                     out.nodes[n].pop(mark, None)
-    return out
+    return out.graph()
 
 
 def _routed_within(g: nx.MultiDiGraph, head: str, members: list[str], depth: int | None) -> bool:
@@ -206,6 +208,10 @@ class _Splitter:
         for n in reversed(self.body):
             for path in self.units[self.unit(n)].ancestors:
                 self._first[path] = self.index[n]
+        # each unit's own nodes, in flat order (one pass, not one scan per unit)
+        self._own: dict[str, list[fx.Node]] = {}
+        for n in self.body:
+            self._own.setdefault(self.unit(n), []).append(n)
 
     # the unit of a value, and what a node needs ------------------------------------
     def unit(self, n: fx.Node) -> str:
@@ -262,29 +268,36 @@ class _Splitter:
         self._indexed = True
 
     # one unit's graph ------------------------------------------------------------------
-    def graph(self, path: str, names: list[str] | None = None) -> fx.Graph:
+    def graph(self, path: str, names: list[str] | None = None, into: Any = None) -> fx.Graph:
         """The graph of unit ``path``: its own nodes, and one ``call_module`` per child unit.
 
-        ``names`` are its inputs' names (default: the names of the values passed in).
+        ``names`` are its inputs' names (default: the names of the values passed in);
+        ``into`` is what to write it into (default: a new ``fx.Graph``; a
+        :class:`_Recorder` to learn its structure).
         """
-        graph = fx.Graph()
+        graph = fx.Graph() if into is None else into
         graph.set_codegen(_Codegen())
         env: dict[fx.Node, fx.Node] = {}
         local: dict[Any, fx.Node] = {}
 
-        def value(a: fx.Node) -> fx.Node:
+        # two functions, not one calling itself: a closure that refers to itself is a reference
+        # cycle, which would keep env and the graph alive until the next full garbage collection
+        def tensor(a: fx.Node) -> fx.Node:
             if a in env:
                 return env[a]
             if a.op == "get_attr" and (target := _local_attr(a.target, path)) is not None:
                 if target not in local:
                     local[target] = graph.get_attr(target)
                 return local[target]
-            if _is_size(a):
-                key = (value(a.args[0]), a.args[1])
+            raise KeyError(f"unit {path!r}: no value for {a.name}")
+
+        def value(a: fx.Node) -> fx.Node:
+            if _is_size(a) and a not in env:
+                key = (tensor(a.args[0]), a.args[1])
                 if key not in local:
                     local[key] = graph.create_node("call_method", "size", key, name=_name(a))
                 return local[key]
-            raise KeyError(f"unit {path!r}: no value for {a.name}")
+            return tensor(a)
 
         if path:
             taken: set[str] = set()
@@ -329,7 +342,7 @@ class _Splitter:
     def _order(self, path: str) -> list[fx.Node | str]:
         """The unit's own nodes and child units, in dependency order (flat order among the ready ones)."""
         unit = self.units[path]
-        own = [n for n in self.body if self.unit(n) == path]
+        own = self._own.get(path, [])
         first: dict[Any, int] = {n: self.index[n] for n in own}
         children = [c for c in unit.children if not self.empty(c)]
         for child in children:
@@ -415,30 +428,33 @@ def split_into_units(flat: fx.Graph, g: nx.MultiDiGraph, state: nn.Module, depth
     """The hierarchical GraphModule for the tagged ``flat`` graph of ``g``, owning ``state``'s tensors."""
     units = _units(g, depth)
     splitter = _Splitter(flat, units)
-    names = _shared_input_names(splitter, units)
-    classes: dict[tuple[str, str], type] = {}
+    names, group = _shared_input_names(splitter, units)
+    classes: dict[tuple[str, str], fx.GraphModule] = {}  # a group's first module: its class and code
     for path in sorted(units, key=lambda p: -len(units[p].ancestors)):
         unit = units[path]
         holder = _module_at(state, path)
         if path and splitter.empty(path):
             continue  # all its boxes were lowered in a parent (a routed moe's experts): it only holds tensors
-        gm = fx.GraphModule(nn.Module(), fx.Graph(), class_name=unit.circuit)
+        graph = splitter.graph(path, names.get(path))
+        first = classes.get(group[path]) if path else None
+        if first is not None:
+            # same code as the group's first module: its class and forward, no code generated or compiled again
+            gm = _sharing_class(first, graph)
+        else:
+            gm = fx.GraphModule(nn.Module(), fx.Graph(), class_name=unit.circuit)
         for name, child in holder._modules.items():
             gm.add_module(name, child)
         for name, param in holder._parameters.items():
             gm.register_parameter(name, param)
         for name, buf in holder._buffers.items():
             gm.register_buffer(name, buf, persistent=name not in holder._non_persistent_buffers_set)
-        gm.graph = splitter.graph(path, names.get(path))
-        gm.recompile()
+        if first is None:
+            gm.graph = graph  # generates and compiles the code
         if not path:
             root = gm
             continue
-        key = (unit.circuit, gm.code)
-        if key in classes:
-            gm.__class__ = classes[key]  # one class, one forward: torch.compile compiles it once for all
-        else:
-            classes[key] = type(gm)
+        if first is None:
+            classes[group[path]] = gm  # one class, one forward: torch.compile compiles it once for all
             ins = ", ".join(gm.graph.find_nodes(op="placeholder")[i].target for i in range(len(splitter.inputs(path))))
             outs = ", ".join(_name(v) for v in splitter.outputs(path))
             type(gm).extra_repr = _signature(ins, outs)  # type: ignore[method-assign]
@@ -447,24 +463,100 @@ def split_into_units(flat: fx.Graph, g: nx.MultiDiGraph, state: nn.Module, depth
     return root
 
 
-def _shared_input_names(splitter: _Splitter, units: dict[str, _Unit]) -> dict[str, list[str]]:
-    """Input names per unit, the same for every instance whose code differs only in them (so they share a class).
+def _sharing_class(first: fx.GraphModule, graph: fx.Graph) -> fx.GraphModule:
+    """A module of ``first``'s class (so with its ``forward``) holding ``graph``, whose code is ``first``'s.
+
+    ``fx.GraphModule()`` would make a class of its own, generate the code and
+    compile it; for a model of many identical blocks that was most of the
+    time of compiling. The fields ``GraphModule.__init__`` sets (code, line
+    map, hooks, meta) are copied from ``first``.
+    """
+    gm = object.__new__(type(first))
+    nn.Module.__init__(gm)
+    gm.training = first.training
+    for key, value in first.__dict__.items():
+        if key not in gm.__dict__ and key != "_graph":
+            gm.__dict__[key] = copy.copy(value)
+    gm.__dict__["_graph"] = graph
+    graph.owning_module = gm
+    return gm
+
+
+def _shared_input_names(
+    splitter: _Splitter, units: dict[str, _Unit]
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
+    """Input names per unit, the same for every instance whose code differs only in them (so they share a class);
+    and each unit's group (circuit, what its graph is made of: :class:`_Recorder`).
 
     The names are those of the last such instance (in a ``repeat``, the value
     carried from one iteration to the next rather than what feeds the first).
     """
     groups: dict[tuple[str, str], list[str]] = {}
+    group: dict[str, tuple[str, str]] = {}
     for path, unit in units.items():
-        if path:
+        if path and not splitter.empty(path):
             positional = [f"input_{i}" for i in range(len(splitter.inputs(path)))]
-            code = splitter.graph(path, positional).python_code(root_module="self").src
-            groups.setdefault((unit.circuit, code), []).append(path)
+            group[path] = (unit.circuit, splitter.graph(path, positional, _Recorder()).text())
+            groups.setdefault(group[path], []).append(path)
     names = {}
     for paths in groups.values():
         last = max(paths, key=lambda p: splitter.first_index(p))
         for path in paths:
             names[path] = [_name(v) for v in splitter.inputs(last)]
-    return names
+    return names, group
+
+
+class _Token:
+    """A node of a :class:`_Recorder`: its position, and a ``meta`` to write to as on an ``fx.Node``."""
+
+    __slots__ = ("i", "meta")
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+        self.meta: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"%{self.i}"
+
+
+class _Recorder:
+    """Takes the place of an ``fx.Graph`` in :meth:`_Splitter.graph` and records what it is made of, as text.
+
+    Each node's operation, target (a function by identity), arguments (other
+    nodes by position) and requested name: two units with the same text get
+    the same graph, so the same code, once their inputs have the same names.
+    Far cheaper than building the graph and generating its code.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def _add(self, *what: Any) -> _Token:
+        self.parts.append(repr(what))
+        return _Token(len(self.parts) - 1)
+
+    def set_codegen(self, codegen: Any) -> None:
+        """As ``fx.Graph.set_codegen`` (nothing to record)."""
+
+    def placeholder(self, name: str) -> _Token:
+        """As ``fx.Graph.placeholder``; the name is left out (the caller chooses it per group)."""
+        return self._add("placeholder")
+
+    def get_attr(self, target: str) -> _Token:
+        """As ``fx.Graph.get_attr``."""
+        return self._add("get_attr", target)
+
+    def create_node(self, op: str, target: Any, args: Any = (), kwargs: Any = None, name: str | None = None) -> _Token:
+        """As ``fx.Graph.create_node``."""
+        return self._add(op, target if isinstance(target, str) else id(target), args, kwargs, name)
+
+    def output(self, result: Any) -> None:
+        """As ``fx.Graph.output``."""
+        self._add("output", result)
+
+    def text(self) -> str:
+        """What was recorded."""
+        return "\n".join(self.parts)
 
 
 def _signature(ins: str, outs: str) -> Any:

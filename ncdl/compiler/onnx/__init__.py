@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from ncdl.compiler.heap import frozen_heap
 from ncdl.compiler.onnx.lower import ONNX_DTYPES, OnnxEmitter
 from ncdl.compiler.onnx.table import FUSED, RULES
 from ncdl.compiler.onnx.weights import WeightSource
@@ -53,6 +54,11 @@ def lower_onnx(
         The model; ``onnx.checker.check_model(model, full_check=True)`` passes.
     """
     check_opset(opset)
+    with frozen_heap():
+        return _lower_onnx(g, state_dict, opset, seed)
+
+
+def _lower_onnx(g: nx.MultiDiGraph, state_dict: Mapping[str, Any] | None, opset: int, seed: int) -> onnx.ModelProto:
     g = run_passes(g, onnx_passes(opset))
     e = OnnxEmitter(g, opset)
     e.weights = WeightSource(state_dict, seed)

@@ -27,12 +27,13 @@ from typing import Any
 
 import networkx as nx
 
+from ncdl.compiler.passes.marks import Marks
 from ncdl.ir import node_inputs, topological
 
 
 def fuse_attention(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with every attention chain marked (see module doc)."""
-    out = g.copy()
+    """``g`` with every attention chain marked (see module doc): a copy when anything is marked."""
+    out = Marks(g)
     for node in topological(g):
         match = match_attention(g, node)
         if match is None:
@@ -41,7 +42,7 @@ def fuse_attention(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         out.nodes[node]["fused"] = fused
         for n in inner:
             out.nodes[n]["fused_into"] = node
-    return out
+    return out.graph()
 
 
 def _single_use(g: nx.MultiDiGraph, node: str) -> bool:

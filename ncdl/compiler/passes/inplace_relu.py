@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ncdl.compiler.passes.marks import Marks
 from ncdl.ir import node_inputs
 
 #: Producers whose output is fresh and not saved for the backward pass.
@@ -20,8 +21,8 @@ _FRESH = frozenset({"batchnorm", "add"})
 
 
 def mark_inplace_relu(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with every relu that may run in place marked (see module doc)."""
-    out = g.copy()
+    """``g`` with every relu that may run in place marked (see module doc): a copy when anything is marked."""
+    out = Marks(g)
     for node, data in g.nodes(data=True):
         if data["op"] != "relu":
             continue
@@ -32,4 +33,4 @@ def mark_inplace_relu(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         if producer["op"] == "add" and (producer["attrs"]["const"] is not None or g.in_degree(src) != 2):
             continue
         out.nodes[node]["inplace"] = True
-    return out
+    return out.graph()

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ncdl.compiler.passes.marks import Marks
 from ncdl.ir import node_inputs
 
 
 def mark_kv_cache(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with every cache append (see module doc) marked ``kv_cache``."""
-    out = g.copy()
+    """``g`` with every cache append (see module doc) marked ``kv_cache``: a copy when anything is marked."""
+    out = Marks(g)
     for node, data in g.nodes(data=True):
         if data["op"] != "concat" or len(data["attrs"]["axes"]) != 2:
             continue
@@ -32,4 +33,4 @@ def mark_kv_cache(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             continue
         if any(g.nodes[dst]["op"] == "output" for dst in g.successors(node)):
             out.nodes[node]["kv_cache"] = True
-    return out
+    return out.graph()

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ncdl.compiler.passes.marks import Marks
 from ncdl.ir import topological
 
 
 def fuse_sibling_linears(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with every group of sibling linears marked (see module doc)."""
-    out = g.copy()
+    """``g`` with every group of sibling linears marked (see module doc): a copy when anything is marked."""
+    out = Marks(g)
     order = {n: i for i, n in enumerate(topological(g))}
     for producer in order:
         groups: dict[tuple, list[str]] = {}
@@ -38,4 +39,4 @@ def fuse_sibling_linears(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
             out.nodes[members[0]]["siblings"] = list(members)
             for other in members[1:]:
                 out.nodes[other]["fused_into"] = members[0]
-    return out
+    return out.graph()

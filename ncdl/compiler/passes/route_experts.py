@@ -19,12 +19,13 @@ from typing import Any
 
 import networkx as nx
 
+from ncdl.compiler.passes.marks import Marks
 from ncdl.ir import OPS, node_inputs, topological
 
 
 def route_experts(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    """A copy of ``g`` with every routable ``moe`` box marked (see module doc)."""
-    out = g.copy()
+    """``g`` with every routable ``moe`` box marked (see module doc): a copy when anything is marked."""
+    out = Marks(g)
     for node in topological(g):
         if g.nodes[node]["op"] != "moe":
             continue
@@ -34,7 +35,7 @@ def route_experts(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
         out.nodes[node]["fused"] = mark
         for n in mark["region"]:
             out.nodes[n]["fused_into"] = node
-    return out
+    return out.graph()
 
 
 def match_moe(g: nx.MultiDiGraph, node: str) -> dict[str, Any] | None:
