@@ -42,7 +42,7 @@ PROMPT, NEW = 32, 256
 
 
 def _gpt(quick: bool) -> tuple[Any, dict[str, torch.Tensor], ncdl.Program, str]:
-    """transformers' GPT2LMHeadModel (6 x 384) and the same weights under ncdl's names."""
+    """transformers' GPT2LMHeadModel (6 x 384) and the same weights in ncdl's module."""
     import transformers
 
     layers, width, heads = (2, 128, 4) if quick else (6, 384, 6)
@@ -53,21 +53,9 @@ def _gpt(quick: bool) -> tuple[Any, dict[str, torch.Tensor], ncdl.Program, str]:
     ref = transformers.GPT2LMHeadModel(config).eval()
     program = _derived("gpt", f"GPT2Small[model = {width}, heads = {heads}, layers = {layers}]")
     module = program.to_torch("Bench", hierarchy="flat")
-    sd = ref.state_dict()
-    mine: dict[str, torch.Tensor] = {"wte.weight": sd["transformer.wte.weight"], "wpe": sd["transformer.wpe.weight"]}
-    mine["ln_f.weight"], mine["ln_f.bias"] = sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"]
-    for i in range(layers):
-        p = f"transformer.h.{i}."
-        for ln in ("ln_1", "ln_2"):
-            mine[f"h.{i}.{ln}.weight"], mine[f"h.{i}.{ln}.bias"] = sd[p + ln + ".weight"], sd[p + ln + ".bias"]
-        qkv_w, qkv_b = sd[p + "attn.c_attn.weight"].T, sd[p + "attn.c_attn.bias"]  # Conv1D stores [in, out]
-        for j, name in enumerate("qkv"):
-            mine[f"h.{i}.attn.{name}.weight"] = qkv_w[j * width : (j + 1) * width]
-            mine[f"h.{i}.attn.{name}.bias"] = qkv_b[j * width : (j + 1) * width]
-        for ours, theirs in (("attn.c_proj", "attn.c_proj"), ("mlp.c_fc", "mlp.c_fc"), ("mlp.c_proj", "mlp.c_proj")):
-            mine[f"h.{i}.{ours}.weight"] = sd[p + theirs + ".weight"].T
-            mine[f"h.{i}.{ours}.bias"] = sd[p + theirs + ".bias"]
-    mine["lm_head.weight"] = mine["wte.weight"]  # tied
+    # gpt.ncd has GPT-2's names; transformers' Conv1D stores its weights [in, out], nn.Linear's transposed
+    sd, conv1d = ref.state_dict(), ("c_attn.weight", "c_proj.weight", "c_fc.weight")
+    mine = {name: sd[name].T if name.endswith(conv1d) else sd[name] for name in module.state_dict()}
     module.load_state_dict(mine)  # flat torch.nn shapes are accepted; state_dict() gives ncdl's
     return ref, module.state_dict(), program, f"GPT {layers} x {width} (vocab {config.vocab_size})"
 

@@ -85,7 +85,7 @@ async def bench(repeats: int) -> list[tuple[str, float, int]]:
         await s.wait_diagnostics(uri, 1)
         rows.append(("diagnostics after opening the file (first check)", (time.perf_counter() - start) * 1000, 500))
 
-        model_x = position(text, "x = embed", 1)
+        model_x = position(text, "x = tok_emb", 1)
         embed = position(text, "embed[", 1)
         block = position(text, "DecoderBlock(x)")
         for what, pos in (("hover: a value (`x`)", model_x), ("hover: a learned box (`embed`)", embed)):
@@ -119,7 +119,7 @@ async def bench(repeats: int) -> list[tuple[str, float, int]]:
                 )
             )
 
-        broken = text.replace("layernorm[model] as ln_f", "layernorm[modle] as ln_f")
+        broken = text.replace("layernorm[model] as transformer.ln_f", "layernorm[modle] as transformer.ln_f")
         version = 1
         samples = []
         for i in range(repeats + 2):
@@ -152,7 +152,7 @@ def bench_preview(repeats: int) -> list[tuple[str, float, int]]:
     from ncdl.serve.state import Preview
 
     text = GPT.read_text()
-    broken = text.replace("layernorm[model] as ln_f", "layernorm[modle] as ln_f")
+    broken = text.replace("layernorm[model] as transformer.ln_f", "layernorm[modle] as transformer.ln_f")
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "gpt.ncd"
         source.write_text(text)

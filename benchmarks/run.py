@@ -171,24 +171,24 @@ def _export_cases(quick: bool) -> list[tuple[str, Callable[[], tuple]]]:
     def gpt_small() -> tuple:
         ref = GPT(65, 128, 128, 4, 4).eval()
         program = architectures.load("gpt")
-        return program, "GPT", ref, ncdl_twin("gpt", ref, program, "GPT"), _gpt_example(ref, 128)
+        return program, "GPT", ref, ncdl_twin(ref, program, "GPT"), _gpt_example(ref, 128)
 
     def gpt_768() -> tuple:
         ref = GPT(50257, 1024, 768, 12, 12).eval()
         program = architectures.load("gpt")
-        return program, "GPT2Small", ref, ncdl_twin("gpt", ref, program, "GPT2Small"), _gpt_example(ref, 1024)
+        return program, "GPT2Small", ref, ncdl_twin(ref, program, "GPT2Small"), _gpt_example(ref, 1024)
 
     def resnet18() -> tuple:
         ref = randomize_norms(resnet18()).eval()
         program = architectures.load("resnet")
-        twin = ncdl_twin("resnet", ref, program, "ResNet18")
+        twin = ncdl_twin(ref, program, "ResNet18")
         dim = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}}
         return program, "ResNet18", ref, twin, ((torch.randn(2, 3, 224, 224),), dim)
 
     def vit() -> tuple:
         ref = ViTB16().eval()
         program = architectures.load("vit")
-        twin = ncdl_twin("vit", ref, program, "ViTB16")
+        twin = ncdl_twin(ref, program, "ViTB16")
         dim = {"image": {0: torch.export.Dim("batch", min=1, max=1024)}}
         return program, "ViTB16", ref, twin, ((torch.randn(2, 3, 224, 224),), dim)
 
@@ -347,7 +347,7 @@ def inference(quick: bool, exported: dict[str, Any]) -> list[str]:
     """onnxruntime on ncdl's ONNX vs torch's ONNX vs torch eager, batch 1 and 32."""
     rows = []
     resnet_ref = randomize_norms(resnet18()).eval()
-    resnet_twin = ncdl_twin("resnet", resnet_ref, resnet_program(64), "ResNet18").eval()
+    resnet_twin = ncdl_twin(resnet_ref, resnet_program(64), "ResNet18").eval()
     resnet_ours = resnet_program(64).to_onnx("ResNet18", state_dict=resnet_twin.state_dict())
     dim = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}}
     resnet_theirs, _ = torch_onnx(resnet_ref, (torch.randn(2, 3, 64, 64),), dim)

@@ -10,6 +10,9 @@ each in its own process, and writes the markdown tables used in BENCHMARKS.md.
   ``MALLOC_MMAP_THRESHOLD_=65536`` so freed tensors go back to the kernel, as ``train_step.py`` does).
 * ``compile MODE``: GPT-2 small configuration at batch 1 x 64: the first (compiling) step and the median step
   after it, compiling the whole module (``whole``) or each block (``regional``), inductor caches off.
+* ``qkv CASE THREADS``: the GPT with q, k and v written as three sibling linears, run as one matmul over weights
+  joined without a copy (``joined``), copied every step (``copied``) or as three matmuls (``unfused``), against
+  the bundled GPT's one linear ``c_attn`` (nanoGPT's form).
 """
 
 from __future__ import annotations
@@ -39,16 +42,35 @@ GPTS = {"gpt6x384": (6, 384, 6, 65, 256, 8, 256), "gpt2small": (12, 768, 12, 502
 MEMORY_GPT = (12, 384, 6, 65, 256, 8, 256)
 
 
-def gpt_program(layers: int, width: int, heads: int, vocab: int, ctx: int) -> ncdl.Program:
-    """gpt.ncd's GPT with these sizes."""
+#: A decoder block whose q, k and v are three sibling linears (the ``qkv`` case; the bundled block has one c_attn).
+APART = """
+circuit ApartAttention[seq, model, heads, key = seq, head = model / heads](x: [seq, model]) -> [seq, model] {
+    q = linear[model -> heads head](x)
+    k = rename[seq -> key](linear[model -> heads head](x) as k)
+    v = rename[seq -> key](linear[model -> heads head](x) as v)
+    return linear[heads head -> model](CausalAttention[seq, key, head](q, k, v)) as c_proj
+}
+circuit ApartBlock[seq, model, heads](x: [seq, model]) -> [seq, model] {
+    x = x + ApartAttention(layernorm[model](x) as ln_1) as attn
+    return x + GPTMLP(layernorm[model](x) as ln_2) as mlp
+}
+"""
+
+
+def gpt_program(layers: int, width: int, heads: int, vocab: int, ctx: int, *, apart: bool = False) -> ncdl.Program:
+    """gpt.ncd's GPT with these sizes (with ``apart``, its q, k and v as three linears)."""
     text = (
         'use "transformer.ncd"\naxis batch\n'
         f"axis seq <= {ctx}\n"
-        f"model G[vocab = {vocab}, model = {width}, heads = {heads}](tokens: int[batch, seq] of vocab)"
+        + (APART if apart else "")
+        + f"model G[vocab = {vocab}, model = {width}, heads = {heads}](tokens: int[batch, seq] of vocab)"
         " -> [batch, seq, vocab] {\n"
-        "    x = embed[vocab -> model](tokens) as wte + param[seq, model](init=normal(0.02)) as wpe\n"
-        f"    repeat {layers} as h {{ x = DecoderBlock(x) }}\n"
-        "    return x -> layernorm[model] as ln_f -> linear[model -> vocab](bias=false, tie=wte) as lm_head\n}\n"
+        "    tok_emb = embed[vocab -> model](tokens) as transformer.wte\n"
+        "    pos_emb = embed[seq -> model](positions[seq](), init=normal(0.02)) as transformer.wpe\n"
+        "    x = tok_emb + pos_emb\n"
+        f"    repeat {layers} as transformer.h {{ x = {'ApartBlock' if apart else 'DecoderBlock'}(x) }}\n"
+        "    return x -> layernorm[model] as transformer.ln_f -> linear[model -> vocab](bias=false, tie=wte) as lm_head\n"
+        "}\n"
     )
     return ncdl.loads(text, str(architectures.path("gpt")))
 
@@ -62,9 +84,7 @@ def build(case: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
         if impl == "torch":
             return ref, x, y
         return (
-            _with_hierarchy(
-                ncdl_twin("resnet", ref, resnet_program(64), "ResNet18"), resnet_program(64), "ResNet18", impl
-            ),
+            _with_hierarchy(ncdl_twin(ref, resnet_program(64), "ResNet18"), resnet_program(64), "ResNet18", impl),
             x,
             y,
         )
@@ -73,8 +93,10 @@ def build(case: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Te
     ref = GPT(vocab, ctx, width, heads, layers)
     if impl == "torch":
         return ref, x, y
-    program = gpt_program(layers, width, heads, vocab, ctx)
-    return _with_hierarchy(ncdl_twin("gpt", ref, program, "G"), program, "G", impl), x, y
+    apart = impl in ("joined", "copied", "unfused")
+    program = gpt_program(layers, width, heads, vocab, ctx, apart=apart)
+    source = program.to_torch("G") if apart else ncdl_twin(ref, program, "G")  # apart: not nanoGPT's names
+    return _with_hierarchy(source, program, "G", impl), x, y
 
 
 def _with_hierarchy(module: torch.nn.Module, program: ncdl.Program, model: str, impl: str) -> torch.nn.Module:
@@ -91,7 +113,7 @@ def _with_hierarchy(module: torch.nn.Module, program: ncdl.Program, model: str, 
     elif impl == "copied":  # one matmul, but q, k, v copied into one matrix every step (the old lowering)
         out = copy.deepcopy(program.to_torch(model))  # deepcopy clones each weight: no longer back to back
     else:
-        out = program.to_torch(model, hierarchy=impl)
+        out = program.to_torch(model, hierarchy="instances" if impl in ("joined", "c_attn") else impl)
     out.load_state_dict(module.state_dict())
     return out
 
@@ -154,7 +176,7 @@ def compile_case(mode: str, repeats: int = 3) -> dict:
     if mode == "whole":
         run = torch.compile(module)
     else:
-        for block in module.h:
+        for block in module.transformer.h:
             block.compile()
         run = module
     step = trainer(module, x, y, run)
@@ -215,8 +237,8 @@ def main() -> None:
         run_all()
     elif what == "steps":
         print(json.dumps(steps(args[0], int(args[1]))))
-    elif what == "qkv":  # fused q/k/v: joined without a copy, copied every step, or three matmuls
-        print(json.dumps(steps(args[0], int(args[1]), 7, ("instances", "copied", "unfused"))))
+    elif what == "qkv":  # q/k/v apart: joined without a copy, copied every step, three matmuls; or one c_attn
+        print(json.dumps(steps(args[0], int(args[1]), 7, ("joined", "copied", "unfused", "c_attn"))))
     elif what == "memory":
         print(json.dumps(memory(args[0] == "1")))
     elif what == "compile":

@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "architectures"))
-from torch_refs import GPT, ViT, nanogpt, resnet18  # noqa: E402
+from torch_refs import GPT, ViT, resnet18  # noqa: E402
 
 import ncdl  # noqa: E402
 from ncdl import architectures  # noqa: E402
-from ncdl.weights import load_torch_state_dict  # noqa: E402
 
 __all__ = ["GPT", "ViT", "ViTB16", "ncdl_twin", "randomize_norms", "resnet18", "resnet_program"]
 
@@ -56,12 +55,9 @@ def resnet_program(image: int) -> ncdl.Program:
     return ncdl.loads(text, str(path))
 
 
-def ncdl_twin(kind: str, reference: nn.Module, program: ncdl.Program, model: str) -> torch.fx.GraphModule:
-    """ncdl's module for ``model`` holding ``reference``'s weights (ResNet and ViT load them
-    by their own names; nanoGPT fuses q, k and v, which :func:`nanogpt` splits)."""
+def ncdl_twin(reference: nn.Module, program: ncdl.Program, model: str) -> torch.fx.GraphModule:
+    """ncdl's module for ``model`` holding ``reference``'s weights, loaded by their own names
+    (the bundled models carry them: nanoGPT's, torchvision's, transformers')."""
     module = program.to_torch(model)
-    if kind == "gpt":
-        load_torch_state_dict(module, reference.state_dict(), nanogpt)
-    else:
-        module.load_state_dict(reference.state_dict(), strict=True)
+    module.load_state_dict(reference.state_dict(), strict=True)
     return module

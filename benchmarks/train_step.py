@@ -46,11 +46,11 @@ def build(model: str, impl: str) -> tuple[torch.nn.Module, torch.Tensor, torch.T
         batch, seq = GPT_SHAPE
         ref = GPT(65, 128, 128, 4, 4)
         x, y = torch.randint(0, 65, (batch, seq)), torch.randint(0, 65, (batch, seq))
-        return (ncdl_twin("gpt", ref, architectures.load("gpt"), "GPT") if impl == "ncdl" else ref), x, y
+        return (ncdl_twin(ref, architectures.load("gpt"), "GPT") if impl == "ncdl" else ref), x, y
     batch, side = RESNET_SHAPE
     ref = resnet18()
     x, y = torch.randn(batch, 3, side, side), torch.randint(0, 1000, (batch,))
-    return (ncdl_twin("resnet", ref, resnet_program(side), "ResNet18") if impl == "ncdl" else ref), x, y
+    return (ncdl_twin(ref, resnet_program(side), "ResNet18") if impl == "ncdl" else ref), x, y
 
 
 def _status(key: str) -> int:

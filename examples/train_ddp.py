@@ -6,7 +6,7 @@ Launch with torchrun, one process per device (or two on one CPU machine)::
     torchrun --nproc-per-node 2 examples/train_ddp.py --fsdp --steps 50
 
 The module is ncdl's hierarchical lowering (the default): each decoder block
-is a submodule ``gm.h[i]``, so FSDP2 shards block by block (``fully_shard``
+is a submodule ``gm.transformer.h[i]``, so FSDP2 shards block by block (``fully_shard``
 on each block, then on the root) and ``--checkpoint`` recomputes each
 block's activations in the backward pass. Every process trains on its own
 slice of each batch; rank 0 prints the loss (averaged over the processes)

@@ -12,7 +12,7 @@ in place, no wrapper module is inserted), so it composes with DDP, FSDP2's
 Example:
     >>> gm = ncdl.architectures.load("gpt").to_torch("GPT")
     >>> checkpoint(gm, level=1)
-    ['h.0', 'h.1', 'h.2', 'h.3']
+    ['transformer.h.0', 'transformer.h.1', 'transformer.h.2', 'transformer.h.3']
 """
 
 from __future__ import annotations

@@ -6,15 +6,20 @@ A source tensor whose element count matches is reshaped, so torch.nn's flat
 ``[out, in]`` weights load into ncdl's axis-shaped ones (``linear[model ->
 heads head]`` stores ``[heads, head, model]``). This module imports torch;
 nothing else in ncdl's front end depends on it. The bundled architectures
-carry their references' own names, so their checkpoints load with
+carry their references' own names (nanoGPT's fused ``c_attn``,
+``nn.MultiheadAttention``'s ``in_proj_weight``), so their checkpoints load with
 ``module.load_state_dict`` and need no mapping; this loader is for sources
-that fuse or rename tensors (``nn.MultiheadAttention``'s ``in_proj_weight``).
+that fuse or rename tensors where an ncdl program keeps them apart, such as
+``nn.MultiheadAttention`` into attention.ncd's ``MultiHeadAttention`` (the
+paper's, with separate q, k, v and its output ``o``).
 
 Example:
-    >>> mha = torch.nn.MultiheadAttention(128, 4, batch_first=True)
+    >>> mha = torch.nn.MultiheadAttention(128, 4, bias=False, batch_first=True)
     >>> load_torch_state_dict(gm, mha.state_dict(), {
     ...     "attn.q.weight": ("in_proj_weight", 0, 3),   # first third of the rows
-    ...     "attn": "",                                   # attn.out_proj.* <- out_proj.*
+    ...     "attn.k.weight": ("in_proj_weight", 1, 3),
+    ...     "attn.v.weight": ("in_proj_weight", 2, 3),
+    ...     "attn.o": "out_proj",                         # attn.o.weight <- out_proj.weight
     ... })
 """
 

@@ -50,8 +50,9 @@ __all__ = ["Decoding", "DecodingError", "decoding", "OFFSET", "past_name", "pres
 #: The name of the step graph's position offset input.
 OFFSET = "offset"
 
-# boxes that act on the sequence axis without mixing positions
-_WIRING = {"input", "output", "rename", "positions", "param", "transpose", "dropout", "cast"}
+# boxes that act on the sequence axis without mixing positions (`embed` reads one row per
+# position, also when its table is over the sequence itself: learned positions)
+_WIRING = {"input", "output", "rename", "positions", "param", "embed", "transpose", "dropout", "cast"}
 
 
 class DecodingError(Exception):

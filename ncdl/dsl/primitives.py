@@ -237,7 +237,7 @@ def _embed(b: Box) -> Value:
             b.call.brackets_span,
         )
     b.not_on(x, outs, [])
-    n = b.fixed(vocab)
+    n = b.fixed(vocab, allow_bound=True)  # a bounded axis: a row per position up to the bound (nanoGPT's wpe)
     out_sizes = [b.fixed(a) for a in outs]
     path = b.path()
     params = [

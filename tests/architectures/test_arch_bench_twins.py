@@ -20,7 +20,7 @@ def test_the_benchmarks_use_the_test_references() -> None:
 
 def test_gpt_twin_matches_its_reference() -> None:
     ref = refs.randomize(refs.GPT(65, 128, 128, 4, 4)).eval()
-    twin = torch_models.ncdl_twin("gpt", ref, architectures.load("gpt"), "GPT")
+    twin = torch_models.ncdl_twin(ref, architectures.load("gpt"), "GPT")
     x = torch.randint(0, 65, (2, 16))
     with torch.no_grad():
         torch.testing.assert_close(twin.eval()(x), ref(x), atol=1e-5, rtol=1e-5)
@@ -28,7 +28,7 @@ def test_gpt_twin_matches_its_reference() -> None:
 
 def test_resnet_twin_at_a_small_image_matches_its_reference() -> None:
     ref = torch_models.randomize_norms(refs.resnet18()).eval()
-    twin = torch_models.ncdl_twin("resnet", ref, torch_models.resnet_program(32), "ResNet18").eval()
+    twin = torch_models.ncdl_twin(ref, torch_models.resnet_program(32), "ResNet18").eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(twin(x), ref(x), atol=1e-4, rtol=1e-4)

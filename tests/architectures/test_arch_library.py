@@ -67,10 +67,10 @@ def test_the_default_gpt_is_the_last_model_of_gpt_ncd() -> None:
     axes = g.graph["axes"]
     assert axes["seq"].bound == 128
     shapes = {p["name"]: p["shape"] for p in ir.all_params(g)}
-    assert shapes["wte.weight"] == [65, 128]
-    assert shapes["wpe"] == [128, 128]
-    assert shapes["h.0.attn.q.weight"] == [4, 32, 128]
-    assert {n.split(".")[1] for n in shapes if n.startswith("h.")} == {"0", "1", "2", "3"}
+    assert shapes["transformer.wte.weight"] == [65, 128]
+    assert shapes["transformer.wpe.weight"] == [128, 128]
+    assert shapes["transformer.h.0.attn.c_attn.weight"] == [3, 4, 32, 128]
+    assert {n.split(".")[2] for n in shapes if n.startswith("transformer.h.")} == {"0", "1", "2", "3"}
     assert "lm_head.weight" in param_names(g) and "lm_head.weight" not in shapes  # tied to wte
 
 

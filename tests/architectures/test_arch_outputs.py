@@ -1,9 +1,9 @@
-"""Bundled models compute what their torch.nn twins compute, with weights copied by name."""
+"""Bundled models compute what their torch.nn twins compute, with the twins' state dicts loaded as they are
+(``load_state_dict(strict=True)``, no mapping: the bundled models carry the references' own names)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import torch
@@ -11,55 +11,48 @@ import torch.nn.functional as F
 import torch_refs as refs
 from arch_inputs import sample_inputs
 from torch import nn
-from torch_refs import nanogpt, torch_mha
 
 import ncdl
 from ncdl import architectures
-from ncdl.weights import load_torch_state_dict
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 
 
-CASES: list[tuple[str, str, Callable[[], nn.Module], Any]] = [
-    ("mlp", "MLP", refs.MLP, None),
-    ("mlp", "ResidualMLP", refs.ResidualMLP, None),
-    ("mha", "MultiHead", refs.PaperMHAModel, None),
-    (
-        "encoder",
-        "PostNormEncoder",
-        lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True),
-        {**torch_mha("layer.self_attn", "self_attn"), "layer": ""},
-    ),
-    (
-        "encoder",
-        "PreNormEncoder",
-        lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True),
-        {**torch_mha("layer.self_attn", "self_attn"), "layer": ""},
-    ),
-    ("gpt", "GPT", refs.GPT, nanogpt),
-    ("vit", "ViT", refs.ViT, None),
-    ("resnet", "ResNet18", refs.resnet18, None),
-    ("identity_resnet", "IdentityResNet", refs.IdentityResNet, None),
-    ("unet", "UNetSmall", refs.UNet, None),
-    ("cnn1d", "TextCNN", refs.TextCNN, None),
-    ("visual_attention", "VisualAttention", refs.VisualAttention, None),
+CASES: list[tuple[str, str, Callable[[], nn.Module]]] = [
+    ("mlp", "MLP", refs.MLP),
+    ("mlp", "ResidualMLP", refs.ResidualMLP),
+    ("mha", "MultiHead", refs.PaperMHAModel),
+    ("encoder", "PostNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)),
+    ("encoder", "PreNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True)),
+    ("gpt", "GPT", refs.GPT),
+    ("vit", "ViT", refs.ViT),
+    ("resnet", "ResNet18", refs.resnet18),
+    ("identity_resnet", "IdentityResNet", refs.IdentityResNet),
+    ("unet", "UNetSmall", refs.UNet),
+    ("cnn1d", "TextCNN", refs.TextCNN),
+    ("visual_attention", "VisualAttention", refs.VisualAttention),
 ]
 
 
-def _twins(name: str, model: str, make: Callable[[], nn.Module], mapping: Any) -> tuple[nn.Module, nn.Module]:
+def _twins(name: str, model: str, make: Callable[[], nn.Module]) -> tuple[nn.Module, nn.Module]:
     ref = refs.randomize(make())
     gm = architectures.load(name).to_torch(model)
-    unused = load_torch_state_dict(gm, ref.state_dict(), mapping)
-    assert unused == [], f"source tensors never loaded: {unused}"
+    gm.load_state_dict(ref.state_dict(), strict=True)
     return gm, ref
 
 
-@pytest.mark.parametrize(("name", "model", "make", "mapping"), CASES, ids=[c[1] for c in CASES])
-def test_output_equals_the_torch_module(name: str, model: str, make: Callable[[], nn.Module], mapping: Any) -> None:
-    gm, ref = _twins(name, model, make, mapping)
+@pytest.mark.parametrize(("name", "model", "make"), CASES, ids=[c[1] for c in CASES])
+def test_output_equals_the_torch_module(name: str, model: str, make: Callable[[], nn.Module]) -> None:
+    gm, ref = _twins(name, model, make)
     inputs = sample_inputs(architectures.load(name).graph(model))
     with torch.no_grad():
         torch.testing.assert_close(gm.eval()(*inputs), ref.eval()(*inputs), **TOL)
+
+
+@pytest.mark.parametrize(("name", "model", "make"), CASES, ids=[c[1] for c in CASES])
+def test_state_dict_names_are_the_torch_modules(name: str, model: str, make: Callable[[], nn.Module]) -> None:
+    ours = architectures.load(name).to_torch(model).state_dict()
+    assert sorted(ours) == sorted(make().state_dict())
 
 
 def test_scaled_dot_product_attention_equals_torchs() -> None:
@@ -70,7 +63,7 @@ def test_scaled_dot_product_attention_equals_torchs() -> None:
 
 
 def test_batch_norm_trains_like_torch() -> None:
-    gm, ref = _twins("identity_resnet", "IdentityResNet", refs.IdentityResNet, None)
+    gm, ref = _twins("identity_resnet", "IdentityResNet", refs.IdentityResNet)
     x = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(gm.train()(x), ref.train()(x), **TOL)
     torch.testing.assert_close(gm.get_buffer("bn.running_mean"), ref.bn.running_mean, **TOL)
@@ -78,25 +71,26 @@ def test_batch_norm_trains_like_torch() -> None:
 
 
 def test_gradients_agree_for_gpt() -> None:
-    gm, ref = _twins("gpt", "GPT", refs.GPT, nanogpt)
+    gm, ref = _twins("gpt", "GPT", refs.GPT)
     tokens = torch.randint(0, 65, (2, 12))
     gm(tokens).square().sum().backward()
     ref(tokens).square().sum().backward()
-    torch.testing.assert_close(gm.get_parameter("wte.weight").grad, ref.transformer.wte.weight.grad, **TOL)
-    fused = ref.transformer.h[1].attn.c_attn.weight.grad
-    torch.testing.assert_close(gm.get_parameter("h.1.attn.k.weight").grad.flatten(0, 1), fused.chunk(3)[1], **TOL)
+    for name in ("transformer.wte.weight", "transformer.wpe.weight", "transformer.h.1.attn.c_attn.weight"):
+        ours, theirs = gm.get_parameter(name).grad, ref.get_parameter(name).grad
+        torch.testing.assert_close(ours.reshape(theirs.shape), theirs, **TOL)
 
 
-NAMED = [c for c in CASES if c[3] is None]
-
-
-@pytest.mark.parametrize(("name", "model", "make", "mapping"), NAMED, ids=[c[1] for c in NAMED])
-def test_state_dict_names_are_the_torch_modules(
-    name: str, model: str, make: Callable[[], nn.Module], mapping: Any
-) -> None:
-    """Where no fused tensor forces a mapping, the names are the reference's own."""
-    ours = architectures.load(name).to_torch(model).state_dict()
-    assert sorted(ours) == sorted(make().state_dict())
+def test_negative_control_gpt_with_q_and_k_swapped_in_c_attn_does_not_match() -> None:
+    """The three thirds of the fused c_attn are q, k, v in that order: swapped, the outputs differ."""
+    gm, ref = _twins("gpt", "GPT", refs.GPT)
+    sd = ref.state_dict()
+    for key in ("weight", "bias"):
+        q, k, v = sd[f"transformer.h.0.attn.c_attn.{key}"].chunk(3)
+        sd[f"transformer.h.0.attn.c_attn.{key}"] = torch.cat([k, q, v])
+    gm.load_state_dict(sd, strict=True)
+    tokens = torch.randint(0, 65, (2, 12))
+    with torch.no_grad():
+        assert (gm(tokens) - ref(tokens)).abs().max() > 1e-2
 
 
 ATTENTION = """
@@ -109,13 +103,24 @@ model Causal(x: [batch, seq, model]) -> [batch, seq, model] { return CausalSelfA
 """
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_self_attention_equals_torch_multihead_attention(causal: bool) -> None:
+def _holding(attn: nn.Module) -> nn.Module:
+    """A torch module with ``attn`` as its submodule ``attn`` (the label the ncdl models give it)."""
+    holder = nn.Module()
+    holder.attn = attn
+    return holder
+
+
+def test_self_attention_loads_and_equals_torch_multihead_attention() -> None:
     mha = refs.randomize(nn.MultiheadAttention(32, 4, batch_first=True))
-    gm = ncdl.loads(ATTENTION).to_torch("Causal" if causal else "Self")
-    mapping = {**torch_mha("attn", ""), "attn.c_proj": "out_proj"}
-    assert load_torch_state_dict(gm, mha.state_dict(), mapping) == []
+    gm = ncdl.loads(ATTENTION).to_torch("Self")
+    gm.load_state_dict(_holding(mha).state_dict(), strict=True)
     x = torch.randn(3, 11, 32)
-    mask = torch.ones(11, 11, dtype=torch.bool).triu(1) if causal else None
-    expected = mha(x, x, x, attn_mask=mask, need_weights=False)[0]
-    torch.testing.assert_close(gm(x), expected, **TOL)
+    torch.testing.assert_close(gm(x), mha(x, x, x, need_weights=False)[0], **TOL)
+
+
+def test_causal_self_attention_loads_and_equals_nanogpts() -> None:
+    attn = refs.randomize(refs.CausalSelfAttention(32, 4))
+    gm = ncdl.loads(ATTENTION).to_torch("Causal")
+    gm.load_state_dict(_holding(attn).state_dict(), strict=True)
+    x = torch.randn(3, 11, 32)
+    torch.testing.assert_close(gm(x), attn(x), **TOL)

@@ -10,8 +10,6 @@ classes, so what is benchmarked is what is tested.
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -127,13 +125,16 @@ class VisualAttention(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
+    """One fused q/k/v projection ``c_attn``, split in three, then per-head causal attention."""
+
     def __init__(self, d: int, heads: int) -> None:
         super().__init__()
-        self.heads = heads
+        self.n_head, self.n_embd = heads, d
         self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in self.c_attn(x).chunk(3, dim=-1))
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.unflatten(-1, (self.n_head, -1)).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.c_proj(out.transpose(1, 2).flatten(2))
 
@@ -382,28 +383,3 @@ class TextCNN(nn.Module):
         x = self.embedding(tokens).transpose(1, 2)
         x = F.relu(self.conv2(F.relu(self.conv1(x))))
         return self.fc(x.amax(dim=-1))
-
-
-# ---- where a reference fuses tensors that ncdl keeps apart ------------------------------
-
-
-def torch_mha(ncdl_prefix: str, torch_prefix: str) -> dict[str, str | tuple[str, int, int]]:
-    """``load_torch_state_dict`` mapping entries: ``nn.MultiheadAttention``'s fused
-    ``in_proj_weight``/``in_proj_bias`` into attention.ncd's ``SelfAttention`` (q, k, v, out_proj)."""
-    at = f"{torch_prefix}." if torch_prefix else ""
-    out: dict[str, str | tuple[str, int, int]] = {f"{ncdl_prefix}.out_proj": f"{at}out_proj"}
-    for i, part in enumerate("qkv"):
-        out[f"{ncdl_prefix}.{part}.weight"] = (f"{at}in_proj_weight", i, 3)
-        out[f"{ncdl_prefix}.{part}.bias"] = (f"{at}in_proj_bias", i, 3)
-    return out
-
-
-def nanogpt(name: str) -> str | tuple[str, int, int]:
-    """The source of a parameter of gpt.ncd's models in :class:`GPT`'s state dict (nanoGPT
-    keeps its blocks under ``transformer.`` and fuses q, k and v into ``attn.c_attn``)."""
-    fused = re.match(r"^(h\.\d+\.attn)\.([qkv])\.(weight|bias)$", name)
-    if fused:
-        return (f"transformer.{fused[1]}.c_attn.{fused[3]}", "qkv".index(fused[2]), 3)
-    if name == "wpe":  # a bare `param` in ncdl, an nn.Embedding in nanoGPT
-        return "transformer.wpe.weight"
-    return name if name.startswith("lm_head.") else f"transformer.{name}"

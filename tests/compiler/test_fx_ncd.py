@@ -76,18 +76,14 @@ def _gpt_reference(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Te
     """nanoGPT's forward, written out by hand (4 layers, 128 wide, 4 heads)."""
     b, t = tokens.shape
     c, h = 128, 4
-    wpe = next(v for k, v in p.items() if k.split(".")[0] == "wpe")  # the front end names the bare param
-    x = F.embedding(tokens, p["wte.weight"]) + wpe[:t]
+    wte, wpe = p["transformer.wte.weight"], p["transformer.wpe.weight"]
+    x = F.embedding(tokens, wte) + F.embedding(torch.arange(t), wpe)
     mask = torch.ones(t, t, dtype=torch.bool).triu(1)
     for i in range(4):
-        pre = f"h.{i}."
+        pre = f"transformer.h.{i}."
         y = F.layer_norm(x, (c,), p[pre + "ln_1.weight"], p[pre + "ln_1.bias"])
-        q, k, v = (
-            F.linear(y, p[f"{pre}attn.{n}.weight"].reshape(c, c), p[f"{pre}attn.{n}.bias"].reshape(c))
-            .view(b, t, h, c // h)
-            .transpose(1, 2)
-            for n in "qkv"
-        )
+        qkv = F.linear(y, p[pre + "attn.c_attn.weight"].reshape(3 * c, c), p[pre + "attn.c_attn.bias"].reshape(3 * c))
+        q, k, v = (part.view(b, t, h, c // h).transpose(1, 2) for part in qkv.split(c, dim=2))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(c // h)
         att = att.masked_fill(mask, float("-inf")).softmax(-1)
         y = (att @ v).transpose(1, 2).reshape(b, t, c)
@@ -95,15 +91,15 @@ def _gpt_reference(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Te
         y = F.layer_norm(x, (c,), p[pre + "ln_2.weight"], p[pre + "ln_2.bias"])
         y = F.gelu(F.linear(y, p[pre + "mlp.c_fc.weight"], p[pre + "mlp.c_fc.bias"]), approximate="tanh")
         x = x + F.linear(y, p[pre + "mlp.c_proj.weight"], p[pre + "mlp.c_proj.bias"])
-    x = F.layer_norm(x, (c,), p["ln_f.weight"], p["ln_f.bias"])
-    return F.linear(x, p["wte.weight"])  # lm_head is tied to wte
+    x = F.layer_norm(x, (c,), p["transformer.ln_f.weight"], p["transformer.ln_f.bias"])
+    return F.linear(x, wte)  # lm_head is tied to wte
 
 
 def test_gpt_matches_a_hand_written_nanogpt_forward() -> None:
     program = ncdl.load(ROOT / "ncdl" / "architectures" / "gpt.ncd")
     torch.manual_seed(0)
     gm = program.to_torch("GPT")
-    assert gm.get_parameter("lm_head.weight") is gm.get_parameter("wte.weight")
+    assert gm.get_parameter("lm_head.weight") is gm.get_parameter("transformer.wte.weight")
     blocks = [m for m in gm.modules() if isinstance(m, torch.fx.GraphModule)]
     assert sum(m.code.count("scaled_dot_product_attention") for m in blocks) == 4
     for batch, seq in [(2, 7), (1, 12)]:

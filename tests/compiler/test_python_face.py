@@ -58,7 +58,7 @@ def test_print_of_a_module_shows_what_each_instance_holds() -> None:
     text = str(architectures.load("gpt").to_torch("GPT"))
     assert "(wte): Instance(embed[vocab -> model]; weight 65x128 [vocab, model])" in text
     assert (
-        "(q): Instance(linear[model -> heads head]; weight 4x32x128 [heads, head, model]; bias 4x32 [heads, head])"
-        in text
+        "(c_attn): Instance(linear[model -> three heads head]; weight 3x4x32x128 [three, heads, head, model]; "
+        "bias 3x4x32 [three, heads, head])" in text
     )
     assert "Module()" not in text

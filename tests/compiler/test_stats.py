@@ -113,12 +113,12 @@ def test_activation_bytes_skip_inputs_renames_and_params() -> None:
 def test_circuit_instances_sum_their_boxes() -> None:
     result = stats(architectures.load("gpt").graph("GPT"), {"batch": 1, "seq": 8})
     rows = {r["path"]: r for r in result["circuits"]}
-    assert rows["h.0"]["circuit"] == "DecoderBlock"
-    assert rows["h"]["kind"] == "repeat"
-    inside = [b for b in result["boxes"] if b["scope"].startswith("h.0.")]
-    assert rows["h.0"]["flops"] == sum(b["flops"] for b in inside)
-    assert rows["h"]["flops"] == 4 * rows["h.0"]["flops"]
-    assert rows["h.0"]["params"] + rows["h.1"]["params"] == 2 * 198_272
+    assert rows["transformer.h.0"]["circuit"] == "DecoderBlock"
+    assert rows["transformer.h"]["kind"] == "repeat"
+    inside = [b for b in result["boxes"] if b["scope"].startswith("transformer.h.0.")]
+    assert rows["transformer.h.0"]["flops"] == sum(b["flops"] for b in inside)
+    assert rows["transformer.h"]["flops"] == 4 * rows["transformer.h.0"]["flops"]
+    assert rows["transformer.h.0"]["params"] + rows["transformer.h.1"]["params"] == 2 * 198_272
 
 
 def test_unknown_and_derived_axes_are_refused() -> None:
@@ -149,7 +149,7 @@ def test_cli_stats(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stats", path, "--model", "GPT", "--axis", "batch=2", "--axis", "seq=7"]) == 0
     out = capsys.readouterr().out
     assert "forward FLOPs      22.45M (22,453,760)" in out
-    assert "h.0.attn.causal_attention  CausalAttention" in out
+    assert "transformer.h.0.attn.causal_attention  CausalAttention" in out
     assert main(["stats", path, "--model", "GPT", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["flops"] == "1589504*batch*seq + 2048*batch*seq^2"

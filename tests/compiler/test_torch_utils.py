@@ -29,14 +29,14 @@ def _saved_bytes(gm: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, in
 
 def test_levels_name_the_units() -> None:
     gm = _gpt()
-    assert units(gm, 1) == ["h.0", "h.1", "h.2", "h.3"]
-    assert units(gm, 2)[:2] == ["h.0.attn", "h.0.mlp"]
+    assert units(gm, 1) == ["transformer.h.0", "transformer.h.1", "transformer.h.2", "transformer.h.3"]
+    assert units(gm, 2)[:2] == ["transformer.h.0.attn", "transformer.h.0.mlp"]
 
 
 def test_checkpointing_keeps_gradients_and_saves_less() -> None:
     x = torch.randint(0, 65, (2, 32))
     plain, wrapped = _gpt(), _gpt()
-    assert checkpoint(wrapped, level=1) == ["h.0", "h.1", "h.2", "h.3"]
+    assert checkpoint(wrapped, level=1) == [f"transformer.h.{i}" for i in range(4)]
     loss, kept = _saved_bytes(plain, x)
     loss_ck, kept_ck = _saved_bytes(wrapped, x)
     assert kept_ck < kept / 2

@@ -121,6 +121,10 @@ CASES: dict[str, tuple[str, str]] = {
         "axis n, m\nmodel M(x: [n]) -> [n, m] {\n    return x + param[n, m]()\n}\n",
         "m.ncd:3:21: error[E112]: 'param' needs a fixed size for axis 'n' to make its weight, but it is free\n 3 |     return x + param[n, m]()\n   |                     ^^^^^^\n  help: declare a bound (`axis n <= N`)",
     ),
+    "unbound_free_embed": (
+        "axis batch, n, m = 4\nmodel M(x: [batch, n]) -> [batch, n, m] {\n    return embed[n -> m](positions[n]())\n}\n",
+        "m.ncd:3:17: error[E112]: 'embed' needs a fixed size for axis 'n' to make its weight, but it is free\n 3 |     return embed[n -> m](positions[n]())\n   |                 ^^^^^^^^\n  help: declare a bound (`axis n <= N`)",
+    ),
     "duplicate_axis": (
         "axis n = 3\naxis n = 4\nmodel M(x: [n]) -> [n] { return x }\n",
         "m.ncd:2:6: error[E104]: axis 'n' is declared twice with different sizes\n 2 | axis n = 4\n   |      ^^^^^\n  help: the first declaration is at m.ncd:1:6",

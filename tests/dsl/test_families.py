@@ -71,15 +71,15 @@ def test_a_wrong_family_declaration_is_located(alias: str, expected: str) -> Non
 def test_to_torch_overrides_a_model_parameter() -> None:
     program = architectures.load("gpt")
     module = program.to_torch("GPT", heads=8)
-    weight = dict(module.named_parameters())["h.0.attn.q.weight"]
-    assert tuple(weight.shape) == (8, 16, 128)
+    weight = dict(module.named_parameters())["transformer.h.0.attn.c_attn.weight"]
+    assert tuple(weight.shape) == (3, 8, 16, 128)
     with pytest.raises(ncdl.NcdlError, match="'GPT' has no parameter 'hedas'"):
         program.to_torch("GPT", hedas=8)
 
 
 def test_cli_set_overrides_a_model_parameter(capsys) -> None:
     assert main(["check", str(LIBRARY / "gpt.ncd"), "-m", "GPT", "--set", "heads=8"]) == 0
-    assert "  h.0.attn.q.weight       [heads, head, model]  8x16x128" in capsys.readouterr().out
+    assert "  transformer.h.0.attn.c_attn.weight  [three, heads, head, model]  3x8x16x128" in capsys.readouterr().out
     assert main(["check", str(LIBRARY / "gpt.ncd"), "--set", "heads"]) == 2
 
 

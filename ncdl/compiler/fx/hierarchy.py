@@ -14,8 +14,8 @@ The rules:
 * A value made in a unit and read outside it is one of its outputs; a value
   read inside but made outside is one of its inputs (in first-use order).
 * Parameters and buffers stay where the flat module has them: a parameter
-  ``h.0.attn.q.weight`` sits on unit ``h.0.attn`` (the deepest unit whose
-  path prefixes it) as ``q.weight``, so ``state_dict()`` and
+  ``transformer.h.0.attn.c_attn.weight`` sits on unit ``transformer.h.0.attn``
+  (the deepest unit whose path prefixes it) as ``c_attn.weight``, so ``state_dict()`` and
   ``named_parameters()`` keep the flat names. A unit reads its own parameters
   with ``get_attr``; one outside its path (a tie across units) comes in as an
   input. A ``repeat``'s iterations sit in an ``nn.ModuleList``.
@@ -29,8 +29,8 @@ The rules:
 
 Example:
     >>> gm = lower_fx(graph, hierarchy="instances")
-    >>> gm.h[0]            # DecoderBlock(...), a GraphModule
-    >>> print(gm.h[0].code)
+    >>> gm.transformer.h[0]            # DecoderBlock(...), a GraphModule
+    >>> print(gm.transformer.h[0].code)
 """
 
 from __future__ import annotations
@@ -600,7 +600,8 @@ def module_code(gm: fx.GraphModule) -> str:
     """The Python of ``gm``'s ``forward`` and of each submodule class below it (once per class).
 
     Each submodule's code is headed by a comment naming the instances that run
-    it, e.g. ``# h.0, h.1, h.2, h.3: DecoderBlock``; what ``ncdl compile --print`` shows.
+    it, e.g. ``# transformer.h.0, transformer.h.1, transformer.h.2, transformer.h.3: DecoderBlock``; what
+    ``ncdl compile --print`` shows.
     """
     by_class: dict[type, list[str]] = {}
     for name, module in gm.named_modules():
