@@ -19,6 +19,8 @@ from ncdl.dsl.diagnostics import Span, did_you_mean, fmt_axes
 from ncdl.dsl.elaborate import Elaborator
 from ncdl.dsl.options import BadOption, Opt, Options, registry_opt
 from ncdl.dsl.values import POISON, Env, Result, Value
+from ncdl.ir.graph import integer_range
+from ncdl.ir.ranges import le, nonneg
 from ncdl.ir.sizes import Size
 
 
@@ -359,6 +361,38 @@ def _indices(b: Box, idx: Value, index: int, of: str) -> None:
         )
 
 
+def _computed_in_range(b: Box, idx: Value, axis: str) -> bool:
+    """True when the integers ``idx`` are proved to index ``axis``; E260 when computed ones are not.
+
+    Integers with no range that index another axis (an input ``of`` it) are left to E124.
+    """
+    held = integer_range(b.el.g, idx.node)
+    if held is None and idx.of is not None:
+        return False
+    if b.el.generic:
+        return True  # each call site proves it with its sizes
+    size = b.el.axes[axis].size
+    if held is not None and nonneg(held.lo) and le(held.hi, size - 1):
+        return True
+    span = b.call.args[1].span
+    need = f"{b.name}[{axis}] needs indices from 0 to {size - 1} (the positions of '{axis}')"
+    if held is None:
+        b.fail(
+            "E260",
+            f"{need}, but nothing bounds these computed integers",
+            span,
+            "compute them with + - * and constants from positions, whose ranges are known; or index with an "
+            f"input `of {axis}` (checked when the model runs) or argtopk's indices",
+        )
+    b.fail(
+        "E260",
+        f"{need}, but these computed integers may hold values from {held.lo} to {held.hi}",
+        span,
+        "check the arithmetic: its smallest value must be at least 0 and its largest below the axis size",
+    )
+    return False
+
+
 def _argtopk(b: Box) -> Value:
     """``argtopk[expert -> choice](x, k=2)``: the indices of the k largest, an integer tensor of ``expert``."""
     (x,) = b.args
@@ -394,10 +428,16 @@ def _topk(b: Box) -> tuple[Value, Value]:
 
 
 def _gather(b: Box) -> Value:
-    """``gather[expert](x, idx)``: x's entries along ``expert`` at the positions ``idx`` holds."""
+    """``gather[expert](x, idx)``: x's entries along ``expert`` at the positions ``idx`` holds.
+
+    ``idx`` is an input or ``argtopk`` result ``of expert``, or integers computed (from positions) whose
+    arithmetic proves them inside ``0 .. expert - 1`` (:mod:`ncdl.ir.ranges`); a generic circuit leaves that
+    proof to each call site, where the sizes are known.
+    """
     x, idx = b.args
     (axis,) = b.flat_axes(x, exactly=1)
-    _indices(b, idx, 1, axis)
+    if idx.dtype != "int64" or idx.of == axis or not _computed_in_range(b, idx, axis):
+        _indices(b, idx, 1, axis)
     if axis in idx.axes:
         b.fail("E186", f"the indices carry '{axis}', the axis they index", b.call.args[1].span, "rename it first")
     at = x.axes.index(axis)

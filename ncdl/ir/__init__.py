@@ -3,7 +3,8 @@
 * :mod:`ncdl.ir.graph`: the graph (a ``networkx.MultiDiGraph``), its node and
   edge attributes, :func:`verify` and the JSON form;
 * :mod:`ncdl.ir.ops`: the op registry, one entry per op;
-* :mod:`ncdl.ir.sizes`: symbolic axis sizes in a normal form.
+* :mod:`ncdl.ir.sizes`: symbolic axis sizes in a normal form;
+* :mod:`ncdl.ir.ranges`: the values an integer wire can hold, proved from its arithmetic.
 """
 
 from ncdl.ir.graph import (
@@ -14,6 +15,7 @@ from ncdl.ir.graph import (
     all_params,
     dumps,
     from_json,
+    integer_range,
     new_graph,
     node_inputs,
     param_count,
@@ -35,6 +37,7 @@ __all__ = [
     "all_params",
     "dumps",
     "from_json",
+    "integer_range",
     "new_graph",
     "node_inputs",
     "param_count",

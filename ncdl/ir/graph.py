@@ -69,6 +69,7 @@ from typing import Any
 import networkx as nx
 
 from ncdl.ir.ops import OPS, REQUIRED, attr_problem
+from ncdl.ir.ranges import Range
 from ncdl.ir.sizes import Size
 
 
@@ -166,6 +167,37 @@ def topological(g: nx.MultiDiGraph) -> list[str]:
     if all(index[u] < index[v] for u, v in g.edges()):
         return order
     return list(nx.lexicographical_topological_sort(g, key=lambda n: index[n]))
+
+
+def integer_range(g: nx.MultiDiGraph, node: str, memo: dict[str, Range | None] | None = None) -> Range | None:
+    """The values integer node ``node`` can hold, proved from the registry's ``ints`` rules; None when unknown.
+
+    A bool node holds 0..1; a float node, or an op without a rule (an input), has no range. ``memo`` keeps
+    the answers for nodes seen (a graph's nodes do not change once added, so it may outlive one call).
+    """
+    memo = {} if memo is None else memo
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        if n in memo:
+            stack.pop()
+            continue
+        data = g.nodes[n]
+        rule = OPS[data["op"]].ints
+        if data["dtype"] == "bool":
+            memo[n] = Range(Size.const(0), Size.const(1))
+        elif data["dtype"] != "int64" or rule is None:
+            memo[n] = None
+        else:
+            ins = node_inputs(g, n)
+            todo = [src for src in ins if src not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            known = [memo[src] for src in ins]
+            memo[n] = None if None in known else rule(data["attrs"], known, lambda axis: g.graph["axes"][axis].size)
+        stack.pop()
+    return memo[node]
 
 
 def all_params(g: nx.MultiDiGraph) -> list[dict[str, Any]]:

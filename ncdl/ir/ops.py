@@ -14,6 +14,9 @@ Each op of the IR has one :class:`OpDef` in :data:`OPS`. It states:
 * ``flops``: the cost rule of the forward pass (see :mod:`ncdl.compiler.stats`);
   ``activation``: whether its output counts as activation memory.
 * ``glyph`` and ``title``: how the diagram draws it (see :data:`GLYPHS`).
+* ``ints``: how the values of an integer result range, from its inputs'
+  ranges (a rule of :mod:`ncdl.ir.ranges`; None: unknown). ``gather`` proves
+  with it that computed indices stay inside the axis they index.
 * flags: ``elementwise``, ``learned``, and ``native_opset`` (the ONNX opset
   from which the op lowers to one native ONNX operator; below it the ONNX
   backend uses the decomposition its lowering declares).
@@ -40,6 +43,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ncdl.ir import ranges
+from ncdl.ir.ranges import IntRule
 from ncdl.ir.sizes import Size
 
 #: The default of an attribute that has none: the front end always sets it.
@@ -163,6 +168,7 @@ class OpDef:
     #: True when the op acts on chosen axes, so a folded circuit that holds it names them too.
     selective: bool = True
     native_opset: int | None = None
+    ints: IntRule | None = None
 
     def default(self, attr: str) -> Any:
         """The default of ``attr``; KeyError when the op has no such attribute."""
@@ -371,9 +377,30 @@ def _entries() -> list[OpDef]:
             arity=(1, 2),
             elementwise=True,
             selective=False,
+            ints=ranges.add,
         ),
-        OpDef("sub", "as add", "operator", "−", dict(_CONST), arity=(1, 2), elementwise=True, selective=False),
-        OpDef("mul", "as add", "operator", "×", dict(_CONST), arity=(1, 2), elementwise=True, selective=False),
+        OpDef(
+            "sub",
+            "as add",
+            "operator",
+            "−",
+            dict(_CONST),
+            arity=(1, 2),
+            elementwise=True,
+            selective=False,
+            ints=ranges.sub,
+        ),
+        OpDef(
+            "mul",
+            "as add",
+            "operator",
+            "×",
+            dict(_CONST),
+            arity=(1, 2),
+            elementwise=True,
+            selective=False,
+            ints=ranges.mul,
+        ),
         OpDef("div", "as add", "operator", "÷", dict(_CONST), arity=(1, 2), elementwise=True, selective=False),
         OpDef(
             "pow",
@@ -385,7 +412,7 @@ def _entries() -> list[OpDef]:
             elementwise=True,
             selective=False,
         ),
-        OpDef("neg", "-x", "operator", "−", elementwise=True, selective=False),
+        OpDef("neg", "-x", "operator", "−", elementwise=True, selective=False, ints=ranges.neg),
         OpDef(
             "gelu",
             "GELU, exact (erf) or its tanh approximation",
@@ -422,6 +449,7 @@ def _entries() -> list[OpDef]:
             "cast",
             elementwise=True,
             selective=False,
+            ints=ranges.same,
         ),
         OpDef(
             "positions",
@@ -432,6 +460,7 @@ def _entries() -> list[OpDef]:
             {"axis": Attr("axis")},
             arity=(0, 1),
             acts_on=_keys("axis"),
+            ints=ranges.positions,
         ),
     ]
     ops += [
@@ -444,8 +473,9 @@ def _entries() -> list[OpDef]:
             arity=(1, 2),
             elementwise=True,
             selective=False,
+            ints=rule,
         )
-        for name, title in (("minimum", "min"), ("maximum", "max"))
+        for name, title, rule in (("minimum", "min", ranges.minimum), ("maximum", "max", ranges.maximum))
     ]
     ops += [
         OpDef(
@@ -490,6 +520,7 @@ def _entries() -> list[OpDef]:
             arity=(1, 3),
             elementwise=True,
             selective=False,
+            ints=ranges.where,
         ),
         OpDef(
             "mask",
@@ -538,6 +569,7 @@ def _entries() -> list[OpDef]:
             "top-k",
             {"axis": Attr("axis"), "into": Attr("axis"), "k": Attr("int")},
             acts_on=_keys("axis", "into"),
+            ints=ranges.argtopk,
         ),
         OpDef(
             "gather",
@@ -548,6 +580,7 @@ def _entries() -> list[OpDef]:
             {"axis": Attr("axis")},
             arity=(2, 2),
             acts_on=_keys("axis"),
+            ints=ranges.same,
         ),
         OpDef(
             "scatter",
@@ -596,6 +629,7 @@ def _entries() -> list[OpDef]:
             title,
             {"axes": Attr("axes")},
             acts_on=_keys("axes"),
+            ints=ranges.same if name in ("max", "min") else None,
         )
         for name, title in (("sum", "Σ"), ("mean", "mean"), ("max", "max"), ("min", "min"))
     ]
@@ -608,6 +642,7 @@ def _entries() -> list[OpDef]:
             {"map": Attr("map")},
             acts_on=_keys("map"),
             activation=False,
+            ints=ranges.same,
         ),
         OpDef(
             "transpose",
@@ -616,6 +651,7 @@ def _entries() -> list[OpDef]:
             "transpose",
             {"perm": Attr("ints")},
             selective=False,
+            ints=ranges.same,
         ),
         OpDef(
             "split",
@@ -624,6 +660,7 @@ def _entries() -> list[OpDef]:
             "split",
             {"axis": Attr("axis"), "into": Attr("axes")},
             acts_on=_keys("axis", "into"),
+            ints=ranges.same,
         ),
         OpDef(
             "merge",
@@ -632,6 +669,7 @@ def _entries() -> list[OpDef]:
             "merge",
             {"axes": Attr("axes"), "into": Attr("axis")},
             acts_on=_keys("axes", "into"),
+            ints=ranges.same,
         ),
         OpDef(
             "concat",
@@ -642,6 +680,7 @@ def _entries() -> list[OpDef]:
             {"axes": Attr("axes"), "into": Attr("axis")},
             arity=(2, None),
             acts_on=_keys("axes", "into"),
+            ints=ranges.joined,
         ),
         OpDef(
             "select",
@@ -650,6 +689,7 @@ def _entries() -> list[OpDef]:
             "select",
             {"axis": Attr("axis"), "index": Attr("int", 0)},
             acts_on=_keys("axis"),
+            ints=ranges.same,
         ),
         OpDef(
             "slice",
@@ -665,6 +705,7 @@ def _entries() -> list[OpDef]:
                 "step": Attr("int", 1),
             },
             acts_on=_keys("axis", "into"),
+            ints=ranges.same,
         ),
         OpDef(
             "flip",
@@ -673,6 +714,7 @@ def _entries() -> list[OpDef]:
             "flip",
             {"axes": Attr("axes")},
             acts_on=_keys("axes"),
+            ints=ranges.same,
         ),
         OpDef(
             "roll",
@@ -681,6 +723,7 @@ def _entries() -> list[OpDef]:
             "roll",
             {"axis": Attr("axis"), "shift": Attr("int")},
             acts_on=_keys("axis"),
+            ints=ranges.same,
         ),
         OpDef(
             "pad",
@@ -697,6 +740,7 @@ def _entries() -> list[OpDef]:
                 "value": Attr("float", 0.0),
             },
             acts_on=_keys("axis", "into"),
+            ints=ranges.padded,
         ),
         OpDef(
             "maxpool",

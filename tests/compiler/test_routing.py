@@ -94,6 +94,47 @@ def test_gather_with_indices_of_other_axes_is_index_select() -> None:
     np.testing.assert_allclose(got, want.numpy())
 
 
+RELATIVE = """
+axis ty = 3, tx = 2, ky = ty, kx = tx, heads = 2, rel = (2 * ty - 1) * (2 * tx - 1)
+model M(table: [rel, heads]) -> [ty, tx, ky, kx, heads] {
+    dy = positions[ty](-positions[ky]()) + (ty - 1)
+    return gather[rel](table, positions[tx](-positions[kx](-(dy * (2 * tx - 1) + (tx - 1)))))
+}
+"""
+
+
+def test_gather_by_a_relative_position_index_is_the_reference_lookup() -> None:
+    # Swin's relative_position_bias_table[relative_position_index], the index computed as the reference does
+    coords = torch.stack(torch.meshgrid(torch.arange(3), torch.arange(2), indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + torch.tensor([2, 1])
+    index = (rel[..., 0] * 3 + rel[..., 1]).reshape(3, 2, 3, 2)
+    program = ncdl.loads(RELATIVE)
+    table = torch.randn(15, 2, requires_grad=True)
+    got = program.to_torch()(table)
+    want = table[index]
+    torch.testing.assert_close(got, want)
+    weights = torch.randn(want.shape)
+    (grad,) = torch.autograd.grad((got * weights).sum(), table)
+    (want_grad,) = torch.autograd.grad((want * weights).sum(), table)
+    torch.testing.assert_close(grad, want_grad)
+    (onnx_got,) = session(program.to_onnx()).run(None, {"table": table.detach().numpy()})
+    np.testing.assert_allclose(onnx_got, want.detach().numpy())
+
+
+def test_gather_by_computed_positions_of_a_free_axis() -> None:
+    # a reversal of a free axis: positions of `key` (the same size as seq), flipped, index seq
+    program = ncdl.loads(
+        "axis batch, seq, key ~ seq, d = 3\n"
+        "model M(x: [batch, seq, d]) -> [batch, key, d] { return gather[seq](x, flip[key](positions[key]())) }\n"
+    )
+    gm, sess = program.to_torch(), session(program.to_onnx())
+    for n in (1, 4, 7):
+        x = torch.randn(2, n, 3)
+        torch.testing.assert_close(gm(x), x.flip(1))
+        (got,) = sess.run(None, {"x": x.numpy()})
+        np.testing.assert_allclose(got, x.flip(1).numpy())
+
+
 def _moe_reference(gm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The layer token by token: the two best experts' outputs weighted by a softmax over their two logits."""
     sd = gm.state_dict()
