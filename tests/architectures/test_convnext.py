@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 import torch
-from arch_inputs import relative_error
+from arch_inputs import image, image_model, relative_error
 
 import ncdl
 from ncdl import architectures
@@ -26,14 +26,6 @@ def _reference() -> torch.nn.Module:
     return ref
 
 
-def _program(side: int, source: str = 'use "convnext.ncd"\n') -> ncdl.Program:
-    return ncdl.loads(f"{source}model At = ConvNeXt[y = {side}, x = {side}]\n", "convnext_at.ncd")
-
-
-def _image(batch: int, side: int) -> torch.Tensor:
-    return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(batch * 100 + side))
-
-
 def test_state_dict_loads_strictly_with_equal_parameter_counts() -> None:
     ref, gm = _reference(), architectures.load("convnext").to_torch("ConvNeXt")
     gm.load_state_dict(ref.state_dict(), strict=True)
@@ -48,10 +40,10 @@ def test_convnext_tiny_has_the_reference_parameter_count() -> None:
 
 @pytest.mark.parametrize(("batch", "side"), SIZES)
 def test_torch_and_onnxruntime_match_convnext(batch: int, side: int) -> None:
-    ref, program = _reference(), _program(side)
+    ref, program = _reference(), image_model("convnext", "ConvNeXt", side)
     gm = program.to_torch()
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(batch, side)
+    x = image(batch, side)
     with torch.no_grad():
         out = ref(x)
         want = [out.last_hidden_state.numpy(), out.pooler_output.numpy()]
@@ -68,9 +60,9 @@ def test_torch_and_onnxruntime_match_convnext(batch: int, side: int) -> None:
 def test_negative_control_a_subtracted_residual_does_not_match() -> None:
     source = architectures.path("convnext").read_text()
     assert "return v + h * param" in source
-    program = _program(32, source.replace("return v + h * param", "return v - h * param"))
+    program = image_model("convnext", "ConvNeXt", 32, source.replace("return v + h * param", "return v - h * param"))
     ref, gm = _reference(), program.to_torch("At")
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(2, 32)
+    x = image(2, 32)
     with torch.no_grad():
         assert relative_error(gm(x)[0].numpy(), ref(x).last_hidden_state.numpy()) > 1e-2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 import torch
-from arch_inputs import relative_error
+from arch_inputs import image, image_model, relative_error
 
 import ncdl
 from ncdl import architectures
@@ -39,14 +39,6 @@ def _reference() -> torch.nn.Module:
     return ref
 
 
-def _program(side: int, source: str = 'use "efficientnet.ncd"\n') -> ncdl.Program:
-    return ncdl.loads(f"{source}model At = EfficientNet[y = {side}, x = {side}]\n", "efficientnet_at.ncd")
-
-
-def _image(batch: int, side: int) -> torch.Tensor:
-    return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(batch * 1000 + side))
-
-
 def test_state_dict_loads_strictly_with_equal_parameter_counts() -> None:
     ref, gm = _reference(), architectures.load("efficientnet").to_torch("EfficientNet")
     gm.load_state_dict(ref.state_dict(), strict=True)
@@ -61,10 +53,10 @@ def test_efficientnet_b0_has_the_reference_parameter_count() -> None:
 
 @pytest.mark.parametrize(("batch", "side"), SIZES)
 def test_torch_and_onnxruntime_match_efficientnet(batch: int, side: int) -> None:
-    ref, program = _reference(), _program(side)
+    ref, program = _reference(), image_model("efficientnet", "EfficientNet", side)
     gm = program.to_torch().eval()
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(batch, side)
+    x = image(batch, side)
     with torch.no_grad():
         out = ref(x)
         want = [out.last_hidden_state.numpy(), out.pooler_output.numpy()]
@@ -81,9 +73,11 @@ def test_negative_control_symmetric_padding_does_not_match() -> None:
     source = architectures.path("efficientnet").read_text()
     old = "lo: int = kernel // 2 - 1, hi: int = kernel // 2"
     assert old in source
-    program = _program(32, source.replace(old, "lo: int = kernel // 2, hi: int = kernel // 2 - 1"))
+    program = image_model(
+        "efficientnet", "EfficientNet", 32, source.replace(old, "lo: int = kernel // 2, hi: int = kernel // 2 - 1")
+    )
     ref, gm = _reference(), program.to_torch("At").eval()
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(2, 32)
+    x = image(2, 32)
     with torch.no_grad():
         assert relative_error(gm(x)[0].numpy(), ref(x).last_hidden_state.numpy()) > 1e-2

@@ -12,16 +12,12 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch_refs as refs
-from arch_inputs import relative_error
+from arch_inputs import image, image_model, relative_error
 
 import ncdl
 from ncdl import architectures
 
 pytest.importorskip("transformers")
-
-
-def _image(batch: int, side: int) -> torch.Tensor:
-    return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(side + batch))
 
 
 def _check(program: ncdl.Program, ref: torch.nn.Module, x: torch.Tensor) -> None:
@@ -37,17 +33,13 @@ def _check(program: ncdl.Program, ref: torch.nn.Module, x: torch.Tensor) -> None
     assert relative_error(onnx_got, want) < 1e-5
 
 
-def _resnet(side: int, text: str = 'use "resnet.ncd"\n') -> ncdl.Program:
-    return ncdl.loads(f"{text}model At = ResNet18[y = {side}, x = {side}]\n", "resnet_at.ncd")
-
-
 def _torchvision_resnet18() -> torch.nn.Module:
     return refs.randomize(refs.resnet18(), seed=1)
 
 
 @pytest.mark.parametrize(("batch", "side"), [(1, 32), (3, 64)])
 def test_resnet18_matches_torchvision_by_its_names(batch: int, side: int) -> None:
-    _check(_resnet(side), _torchvision_resnet18(), _image(batch, side))
+    _check(image_model("resnet", "ResNet18", side), _torchvision_resnet18(), image(batch, side))
 
 
 def test_resnet_negative_control_a_missing_relu_does_not_match() -> None:
@@ -55,8 +47,8 @@ def test_resnet_negative_control_a_missing_relu_does_not_match() -> None:
     assert convnets.count("return relu(h + v)") == 2
     changed = convnets.replace("return relu(h + v)", "return h + v", 1)
     resnet = architectures.path("resnet").read_text().replace('use "convnets.ncd"\n', changed)
-    program = ncdl.loads(resnet + "model At = ResNet18[y = 32, x = 32]\n", "resnet_changed.ncd")
-    gm, ref, x = program.to_torch("At"), _torchvision_resnet18(), _image(2, 32)
+    program = image_model("resnet", "ResNet18", 32, resnet)
+    gm, ref, x = program.to_torch("At"), _torchvision_resnet18(), image(2, 32)
     gm.load_state_dict(ref.state_dict(), strict=True)
     with torch.no_grad():
         assert relative_error(gm.eval()(x).numpy(), ref.eval()(x).numpy()) > 1e-2
@@ -72,14 +64,13 @@ def _vit_reference(side: int) -> torch.nn.Module:
     return ref
 
 
-def _vit(side: int, source: str = 'use "vit.ncd"\n') -> ncdl.Program:
-    family = f"model At = ViT[y = {side}, x = {side}, model = 32, heads = 4, hidden = 64, layers = 2]\n"
-    return ncdl.loads(source + family, "vit_at.ncd")
+def _vit(side: int, source: str | None = None) -> ncdl.Program:
+    return image_model("vit", "ViT", side, source, model=32, heads=4, hidden=64, layers=2)
 
 
 @pytest.mark.parametrize(("batch", "side"), [(1, 16), (3, 24)])
 def test_vit_matches_transformers_by_its_names(batch: int, side: int) -> None:
-    _check(_vit(side), _vit_reference(side), _image(batch, side))
+    _check(_vit(side), _vit_reference(side), image(batch, side))
 
 
 def test_vit_negative_control_post_norm_does_not_match() -> None:
@@ -88,7 +79,7 @@ def test_vit_negative_control_post_norm_does_not_match() -> None:
     assert pre in vit
     post = "x = layernorm[model](x + ViTAttention(x) as attention, eps=eps) as layernorm_before"
     program = _vit(16, vit.replace(pre, post))
-    gm, ref, x = program.to_torch("At"), _vit_reference(16), _image(2, 16)
+    gm, ref, x = program.to_torch("At"), _vit_reference(16), image(2, 16)
     gm.load_state_dict(ref.state_dict(), strict=True)
     with torch.no_grad():
         assert relative_error(gm(x).numpy(), ref.eval()(x).numpy()) > 1e-2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import onnxruntime as ort
 import pytest
 import torch
-from arch_inputs import relative_error
+from arch_inputs import image, image_model, relative_error
 
 import ncdl
 from ncdl import architectures
@@ -40,14 +40,6 @@ def _reference(side: int) -> torch.nn.Module:
     return ref
 
 
-def _program(side: int, source: str = 'use "swin.ncd"\n') -> ncdl.Program:
-    return ncdl.loads(f"{source}model At = Swin[y = {side}, x = {side}]\n", "swin_at.ncd")
-
-
-def _image(batch: int, side: int) -> torch.Tensor:
-    return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(batch * 1000 + side))
-
-
 def test_state_dict_loads_strictly_with_equal_parameter_counts() -> None:
     ref, gm = _reference(64), architectures.load("swin").to_torch("Swin")
     gm.load_state_dict(ref.state_dict(), strict=True)
@@ -62,10 +54,10 @@ def test_swin_tiny_has_the_reference_parameter_count() -> None:
 
 @pytest.mark.parametrize(("batch", "side"), SIZES)
 def test_torch_and_onnxruntime_match_swin(batch: int, side: int) -> None:
-    ref, program = _reference(side), _program(side)
+    ref, program = _reference(side), image_model("swin", "Swin", side)
     gm = program.to_torch()
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(batch, side)
+    x = image(batch, side)
     with torch.no_grad():
         out = ref(x)
         want = [out.last_hidden_state.numpy(), out.pooler_output.numpy()]
@@ -95,8 +87,8 @@ def test_negative_controls_do_not_match(change: str) -> None:
     source = architectures.path("swin").read_text()
     old, new = CHANGES[change]
     assert old in source
-    ref, gm = _reference(64), _program(64, source.replace(old, new)).to_torch("At")
+    ref, gm = _reference(64), image_model("swin", "Swin", 64, source.replace(old, new)).to_torch("At")
     gm.load_state_dict(ref.state_dict(), strict=True)
-    x = _image(2, 64)
+    x = image(2, 64)
     with torch.no_grad():
         assert relative_error(gm(x)[0].numpy(), ref(x).last_hidden_state.numpy()) > 1e-2

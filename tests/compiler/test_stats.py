@@ -7,27 +7,13 @@ import math
 
 import pytest
 import torch
+from arch_inputs import LARGE
 from torch.utils.flop_counter import FlopCounterMode
 
 import ncdl
 from ncdl import architectures
 from ncdl.cli import main
 from ncdl.compiler.stats import format_stats, stats
-
-#: Models too large to run here (their FLOPs follow the same rules).
-LARGE = {
-    "GPT2Small",
-    "GPT2Medium",
-    "ViTB16",
-    "ResNet34",
-    "ResNet50",
-    "UNet",
-    "Llama3_8B",
-    "ConvNeXtTiny",
-    "BertBase",
-    "SwinTiny",
-    "EfficientNetB0",
-}
 
 SMALL = [(a, m) for a in architectures.list_architectures() for m in architectures.load(a).models if m not in LARGE]
 

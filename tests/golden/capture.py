@@ -17,7 +17,7 @@ import onnx
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "architectures"))
+sys.path.insert(0, str(HERE.parent))  # tests/arch_inputs.py (pytest has it on its pythonpath)
 
 from arch_inputs import LARGE, sample_inputs  # noqa: E402
 

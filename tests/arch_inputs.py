@@ -1,4 +1,8 @@
-"""Random inputs for a model's IR: free axes get small sizes, integers index their axis."""
+"""Shared scaffolding of the tests of the bundled architectures (pytest has ``tests/`` on its pythonpath).
+
+Random inputs for a model's IR (free axes get small sizes, integers index their axis), the models too large to
+run in a unit test, and the image models of the vision references at a chosen side.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import networkx as nx
 import numpy as np
 import torch
 
+import ncdl
 from ncdl import ir
 
-#: Models too large to run in a unit test (their parameter counts are tested).
+#: Models too large to run in a unit test (their parameter counts and FLOPs rules are tested).
 LARGE = {
     "GPT2Small",
     "GPT2Medium",
@@ -62,3 +67,19 @@ def outputs(result: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tens
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
     """The largest absolute difference, relative to the largest magnitude of ``want``."""
     return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+def image(batch: int, side: int) -> torch.Tensor:
+    """A random RGB batch ``[batch, 3, side, side]``, the same for the same sizes."""
+    return torch.randn(batch, 3, side, side, generator=torch.Generator().manual_seed(batch * 1000 + side))
+
+
+def image_model(name: str, model: str, side: int, source: str | None = None, /, **sizes: int) -> ncdl.Program:
+    """The model ``At``: ``model`` of ``architectures/<name>.ncd`` for ``side`` x ``side`` images (and ``sizes``).
+
+    ``source`` replaces the ``use`` of the bundled file by a text of its own (a negative control's changed copy).
+    The first four are positional, so that ``sizes`` may bind an axis called ``model``.
+    """
+    head = f'use "{name}.ncd"\n' if source is None else source
+    bindings = ", ".join(f"{axis} = {size}" for axis, size in {"y": side, "x": side, **sizes}.items())
+    return ncdl.loads(f"{head}model At = {model}[{bindings}]\n", f"{name}_at.ncd")
