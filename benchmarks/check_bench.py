@@ -11,7 +11,10 @@ markdown section; ``benchmarks/run.py`` includes it as section 11).
   size limit). Time per unit (line, axis, convolution, iteration) should
   stay flat; every file under 100 KB should get its answer in under 2 s.
 * **export** (``Program.to_onnx``) and **compile** (``Program.to_torch``) of
-  a chain of 2k, 20k and 200k boxes (``linear`` and ``relu`` in turn).
+  a chain of 2k, 20k and 200k boxes (``linear`` and ``relu`` in turn), each
+  stage in a fresh process after a warm-up (imports and first calls), with
+  its peak resident memory (``ru_maxrss``, the check and the interpreter
+  with torch included).
 
 Times are CPU seconds of this process (``time.process_time``), one run each
 after a small warm-up: on a shared machine CPU time is what load inflates least.
@@ -19,6 +22,9 @@ after a small warm-up: on a shared machine CPU time is what load inflates least.
 
 from __future__ import annotations
 
+import json
+import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,10 +59,11 @@ def conv_chain(n: int) -> str:
 
 
 def nested_repeats(n: int) -> str:
-    """``n`` iterations of an empty statement, as ``repeat n/100 { repeat 100 { x = x } }``."""
+    """``n`` iterations of an empty statement, as ``repeat i in n/100 { repeat j in 100 { x = x } }``
+    (with an index, so that each iteration is run: one without is a fixpoint, charged and skipped)."""
     return (
         "axis n = 4\nmodel M(x: [n]) -> [n] {\n"
-        f"    repeat {max(1, n // 100)} {{ repeat 100 {{ x = x }} }}\n    return x\n}}\n"
+        f"    repeat i in {max(1, n // 100)} {{ repeat j in 100 {{ x = x }} }}\n    return x\n}}\n"
     )
 
 
@@ -68,6 +75,10 @@ HOSTILE = {
     "a circuit calling itself twice, 61 deep": (
         "axis n = 4\ncircuit F[k: int](x: [n]) -> [n] {\n    if k > 0 {\n        y = F[k = k - 1](x)\n"
         "        return F[k = k - 1](y)\n    }\n    return x\n}\nmodel M(x: [n]) -> [n] { return F[k = 61](x) }\n"
+    ),
+    "a circuit calling itself twice, 30 deep, a box at each end": (
+        "axis n = 4\ncircuit F[k: int](x: [n]) -> [n] {\n    if k > 0 { return F[k = k - 1](x) + F[k = k - 1](x) }\n"
+        "    return relu(x)\n}\nmodel M(x: [n]) -> [n] { return F[k = 30](x) }\n"
     ),
     "25 axes, each `a // 2 + a // 3` of the last": (
         "axis y\naxis a0 = y\n"
@@ -157,34 +168,66 @@ def check_rows(quick: bool, hostile: bool = True, plain: bool = True) -> list[li
     return rows
 
 
+def stage(what: str, n: int) -> dict[str, float]:
+    """Check (and export or compile) the chain of ``n`` boxes in this process: CPU seconds and peak memory.
+
+    Run one stage per fresh process (``check_bench.py stage WHAT N``): the peak
+    resident memory (``ru_maxrss``) is the process's, so it would carry over.
+    """
+    ncdl.loads(boxes_program(20), "warm.ncd").to_torch("M")  # warm-up: imports and first-call costs
+    ncdl.loads(boxes_program(20), "warm.ncd").to_onnx("M")
+    text = boxes_program(n)
+    check_s, program = cpu(lambda: ncdl.loads(text, "bench.ncd"))
+    out = {"check": check_s}
+    if what == "export":
+        out["export"], _ = cpu(lambda: program.to_onnx("M"))
+    elif what == "compile":
+        out["compile"], _ = cpu(lambda: program.to_torch("M"))
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def measured(what: str, n: int) -> dict[str, float]:
+    """:func:`stage` in a fresh interpreter."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "stage", what, str(n)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def backend_rows(quick: bool, sizes: list[int] | None = None) -> list[list[str]]:
-    """Export and compile of box chains."""
+    """Check, export and compile of box chains, each stage in a process of its own."""
     rows = []
     for n in sizes or ([2_000, 20_000] if quick else [2_000, 20_000, 200_000]):
-        text = boxes_program(n)
-        check_s, program = cpu(lambda t=text: ncdl.loads(t, "bench.ncd"))
-        export_s, _ = cpu(lambda p=program: p.to_onnx("M"))
-        compile_s, _ = cpu(lambda p=program: p.to_torch("M"))
-        print(
-            f"  {n} boxes: check {check_s:.2f} export {export_s:.2f} compile {compile_s:.2f}",
-            file=sys.stderr,
-            flush=True,
-        )
+        check, export, compile_ = (measured(what, n) for what in ("check", "export", "compile"))
+        print(f"  {n} boxes: {check} {export} {compile_}", file=sys.stderr, flush=True)
         rows.append(
             [
                 f"{n:,}",
-                f"{check_s:.2f}",
-                f"{export_s:.2f}",
-                f"{export_s / n * 1e6:.0f}",
-                f"{compile_s:.2f}",
-                f"{compile_s / n * 1e6:.0f}",
+                f"{check['check']:.2f}",
+                f"{check['peak_mb']:,.0f}",
+                f"{export['export']:.2f}",
+                f"{export['export'] / n * 1e6:.0f}",
+                f"{export['peak_mb']:,.0f}",
+                f"{compile_['compile']:.2f}",
+                f"{compile_['compile'] / n * 1e6:.0f}",
+                f"{compile_['peak_mb']:,.0f}",
             ]
         )
     return rows
 
 
 CHECK_HEADER = ["check", "size", "KB", "boxes", "answer", "CPU (s)", "us per unit", "under 100 KB: < 2 s"]
-BACKEND_HEADER = ["boxes", "check (s)", "export (s)", "export us/box", "compile (s)", "compile us/box"]
+BACKEND_HEADER = [
+    "boxes",
+    "check (s)",
+    "check peak MB",
+    "export (s)",
+    "export us/box",
+    "export peak MB",
+    "compile (s)",
+    "compile us/box",
+    "compile peak MB",
+]
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -201,21 +244,17 @@ def section(quick: bool) -> list[str]:
         " model or a located diagnostic) in under 2 s; time per unit flat as sizes grow tenfold. The checker's"
         " work budget (E200) and size limit (E201) are described in docs/security.md.",
         "",
-        *table(
-            ["check", "size", "KB", "boxes", "answer", "CPU (s)", "us per unit", "under 100 KB: < 2 s"],
-            check_rows(quick),
-        ),
+        *table(CHECK_HEADER, check_rows(quick)),
         "",
         "Export (`to_onnx`, fresh weights) and compile (`to_torch`) of a chain of boxes (`linear` and `relu` in turn):",
         "",
-        *table(
-            ["boxes", "check (s)", "export (s)", "export us/box", "compile (s)", "compile us/box"], backend_rows(quick)
-        ),
+        *table(BACKEND_HEADER, backend_rows(quick)),
     ]
 
 
 def main() -> None:
-    """Print the section; ``plain``, ``hostile`` or ``boxes N ...`` print one part's rows (to run parts side by side)."""
+    """Print the section; ``plain``, ``hostile`` or ``boxes N ...`` print one part's rows (to run parts side by side);
+    ``stage WHAT N`` measures one stage (:func:`stage`)."""
     args = [a for a in sys.argv[1:] if a != "--quick"]
     quick = "--quick" in sys.argv
     if not args:
@@ -225,6 +264,8 @@ def main() -> None:
         print("\n".join(table(CHECK_HEADER, rows)))
     elif args[0] == "boxes":
         print("\n".join(table(BACKEND_HEADER, backend_rows(quick, [int(a) for a in args[1:]]))))
+    elif args[0] == "stage":
+        print(json.dumps(stage(args[1], int(args[2]))))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from ncdl import ir
 from ncdl.dsl import ast
 from ncdl.dsl.budget import BOX_WORK, WORK_HINT, Budget
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
-from ncdl.dsl.replay import CallMemo, Iteration
+from ncdl.dsl.replay import CallMemo, Iteration, reads_index
 from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value, _Poison
 from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 
@@ -911,10 +911,11 @@ class Elaborator:
         if stmt.index is not None and (stmt.index in env.values or stmt.index in env.ints):
             self.error("E116", f"the repeat index '{stmt.index}' hides another name", stmt.span)
             return
+        same_body = not reads_index(stmt, self.circuits)
         i = 0
         while i < count:
-            # without an index, an iteration that changed nothing is a fixpoint: the rest are charged, not run
-            start = Iteration.start(self, env) if stmt.index is None else None
+            # when the body reads no index, an iteration that changed nothing is a fixpoint: the rest are charged
+            start = Iteration.start(self, env) if same_body else None
             self.work(1, stmt.span)
             if stmt.index is not None:
                 env.ints[stmt.index] = i

@@ -2,8 +2,8 @@
 
 The work budget (:mod:`ncdl.dsl.budget`) counts the units a full unrolling
 spends. Some programs spend them without changing anything: a ``repeat``
-iteration that makes no box and rebinds no name (``repeat 10000 { x = x }``),
-or a circuit call that makes no box, made again with the same arguments (a
+iteration that makes no box and rebinds no name (``repeat 10000 { x = x }``,
+with no index or one the body never reads), or a circuit call that makes no box, made again with the same arguments (a
 circuit calling itself twice per level). Running such work again would leave
 the same state and spend the same units, so the checker charges the units
 and skips the run. A program therefore spends exactly the units it would
@@ -22,10 +22,13 @@ iterations are charged at once (as many as fit in the budget).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from ncdl.dsl import ast
 from ncdl.dsl.budget import Budget
+from ncdl.dsl.diagnostics import Span
 from ncdl.dsl.values import Env, Result, Value
 
 
@@ -40,6 +43,30 @@ class Checker(Protocol):
     def state_sizes(self) -> tuple[int, ...]:
         """The sizes of what elaborating can add to across the model."""
         ...
+
+
+def reads_index(stmt: ast.Repeat, circuits: dict[str, ast.CircuitDecl]) -> bool:
+    """Whether a ``repeat``'s body may read its index: it writes the name anywhere
+    (a string or an option value of that name counts too), or calls a circuit
+    with a parameter of that name (a parameter a call leaves out takes the
+    caller's value of the same name). A body that does not is the same in
+    every iteration, so its fixpoints may be skipped as without an index."""
+    name = stmt.index
+    if name is None:
+        return False
+    stack: list[Any] = list(stmt.body)
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            if x == name:
+                return True
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif dataclasses.is_dataclass(x) and not isinstance(x, Span):
+            if isinstance(x, ast.Call) and any(p.name == name for p in getattr(circuits.get(x.func), "params", ())):
+                return True
+            stack.extend(getattr(x, f.name) for f in dataclasses.fields(x))
+    return False
 
 
 @dataclass

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 import ncdl
-from ncdl.dsl import budget, replay
+from ncdl.dsl import ast, budget, replay
 from ncdl.dsl.elaborate import Elaborator
+from ncdl.dsl.parse import parse
 from ncdl.ir.graph import all_params
 from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 
@@ -100,6 +101,25 @@ def test_work_that_changes_nothing_is_charged_not_run(monkeypatch: pytest.Monkey
     nested = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n    return x\n}\n"
     assert statements_run(nested, monkeypatch) < 1_000
     assert statements_run(TWICE, monkeypatch) < 1_000
+    # an index the body never reads changes nothing either
+    indexed = nested.replace("repeat 10000 {", "repeat i in 10000 {", 1)
+    assert statements_run(indexed, monkeypatch) < 1_000
+
+
+def test_a_body_that_may_read_its_index_runs_every_iteration() -> None:
+    def program(body: str) -> str:
+        return (
+            "axis n = 4\ncircuit F[i: int](x: [n]) -> [n] { return x }\n"
+            f"model M(x: [n]) -> [n] {{\n    repeat i in 3 {{ {body} }}\n    return x\n}}\n"
+        )
+
+    def repeat_of(text: str) -> tuple[ast.Repeat, dict[str, ast.CircuitDecl]]:
+        circuits = parse(text, "w.ncd").circuits
+        model = next(d for d in circuits if d.is_model)
+        return model.body[0], {d.name: d for d in circuits}
+
+    for body, reads in [("x = x", False), ("if i > 0 { x = x }", True), ("x = F(x)", True), ("x = F[i = 1](x)", True)]:
+        assert replay.reads_index(*repeat_of(program(body))) is reads, body
 
 
 def test_charged_work_is_the_work_of_a_full_run(monkeypatch: pytest.MonkeyPatch) -> None:
