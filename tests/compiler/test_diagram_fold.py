@@ -135,3 +135,23 @@ def test_iterations_that_differ_fold_into_a_single_box() -> None:
     dot = _open(b.g)
     assert "×2" in dot.nodes["box layers"]["label"]
     assert dot.edges_between("n0", "box layers") and dot.edges_between("box layers", "n4")
+
+
+def test_a_folded_repeat_shows_each_parameter_that_differs_between_iterations() -> None:
+    import ncdl
+
+    program = ncdl.loads(
+        """axis batch, n = 4
+circuit Layer[n, shift: int](x: [n]) -> [n] { return linear[n -> n](x) }
+circuit Stage[n, k: int](x: [n]) -> [n] {
+    repeat i in 2 as blocks {
+        if i == 1 { x = Layer[shift=k](x) } else { x = Layer[shift=0](x) }
+    }
+    return x
+}
+model M(x: [batch, n]) -> [batch, n] { return Stage[k=2](x) as stage }
+"""
+    )
+    dot = diagram_dot.parse(render(program.graph(), depth=1, panels=False).source)
+    (label,) = [a["label"] for n, a in dot.nodes.items() if "×2" in a.get("label", "")]
+    assert "Layer(shift=0/2)" in label

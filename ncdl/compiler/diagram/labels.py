@@ -341,7 +341,8 @@ def box_label(box: Box, args: dict[str, Any] | None = None, short: bool = False)
     text += "<BR/>" + small(escape(path) + (f" · {count_text(box.params)} params" if box.params else ""))
     attrs = {"shape": "box3d" if box.params else "box", "style": "bold" if box.params else "solid"}
     if box.params:
-        attrs["penwidth"] = "2"
+        # box3d draws its depth inside the node's outline: room above the title keeps that edge off it
+        attrs.update(penwidth="2", margin="0.08,0.07")
     return html(text), attrs
 
 

@@ -323,7 +323,7 @@ def _nodes(
         row = rows[section.row(n)]
         row.node(section.id(n), label, attrs, chain_of(frames, row))
     for box_id, box in layout.boxes.items():
-        args = section.g.graph.get("circuit_args", {}).get(_box_instance(section.g, box.frame))
+        args = _box_args(section.g, box.frame)
         label, attrs = labels.box_label(box, args, short=options.u and not section.key)  # a U shows the level
         attrs["tooltip"] = f"{box.circuit} {box.frame.path}"
         row = rows[section.row(box_id)]
@@ -348,8 +348,23 @@ def _cluster_attrs(f: Frame, layout: Plan) -> dict[str, str]:
     return attrs
 
 
-def _box_instance(g: nx.MultiDiGraph, frame: Frame) -> str:
-    return _instance_path(g, frame) if frame.is_repeat else frame.path
+def _box_args(g: nx.MultiDiGraph, frame: Frame) -> dict[str, Any] | None:
+    """The integer parameters a collapsed box shows: its call's, or for a folded ``repeat`` every
+    iteration's, a parameter that differs between them written with its values in turn
+    (``shift=0/2``; ``shift=…`` beyond three), so the ×N box does not claim iteration 0's for all."""
+    table = g.graph.get("circuit_args", {})
+    if not frame.is_repeat:
+        return table.get(frame.path)
+    first = table.get(_instance_path(g, frame))
+    prefix = frame.path + "."
+    runs = [args for path, args in table.items() if path.startswith(prefix) and path[len(prefix) :].isdigit()]
+    if first is None or len(runs) < 2:
+        return first
+    shown: dict[str, Any] = {}
+    for key, value in first.items():
+        values = list(dict.fromkeys(args.get(key, value) for args in runs))
+        shown[key] = value if len(values) == 1 else "/".join(map(str, values)) if len(values) <= 3 else "…"
+    return shown
 
 
 def _scale_text(g: nx.MultiDiGraph, n: str, axes_table: dict[str, Any], colours: dict[str, str]) -> str | None:
