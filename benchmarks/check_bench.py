@@ -59,11 +59,11 @@ def conv_chain(n: int) -> str:
 
 
 def nested_repeats(n: int) -> str:
-    """``n`` iterations of an empty statement, as ``repeat i in n/100 { repeat j in 100 { x = x } }``
-    (with an index, so that each iteration is run: one without is a fixpoint, charged and skipped)."""
+    """``n`` iterations of a statement that reads the index, as ``repeat i in n/100 { repeat j in 100 { if j < 100
+    { x = x } } }``: each iteration is run (a body that changes nothing and reads no index is charged, not run)."""
     return (
         "axis n = 4\nmodel M(x: [n]) -> [n] {\n"
-        f"    repeat i in {max(1, n // 100)} {{ repeat j in 100 {{ x = x }} }}\n    return x\n}}\n"
+        f"    repeat i in {max(1, n // 100)} {{ repeat j in 100 {{ if j < 100 {{ x = x }} }} }}\n    return x\n}}\n"
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,14 @@ SIZE_HINT = (
 RESULTS_HINT = "return as many values as `->` declares: `return a, b` for `-> ([...], [...])`"
 
 _KIND = {"int64": "an integer", "float32": "a float", "bool": "a boolean"}
+
+#: The order comparisons of ``if a < b``.
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 @dataclass(frozen=True)
@@ -941,7 +950,7 @@ class Elaborator:
             left, right = self.size_of(c.left, env), self.size_of(c.right, env)
             if left is None or right is None:
                 return None
-            if left != right and self.deferred(left, right):
+            if self.generic and left != right and self.deferred(left, right):
                 return "both"
             if c.op in ("==", "!="):
                 if left == right:
@@ -953,8 +962,7 @@ class Elaborator:
             if not (left.is_const() and right.is_const()):
                 self.error("E118", f"cannot decide {left} {c.op} {right} before the model runs", c.span)
                 return None
-            a, b = left.constant(), right.constant()
-            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[c.op]
+            return _ORDER[c.op](left.constant(), right.constant())
         left = self.eval_cond(c.left, env)
         if c.op == "not":
             return left if left in (None, "both") else not left

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,8 +86,8 @@ class Size:
     # construction -------------------------------------------------------
     @staticmethod
     def const(value: int | Fraction) -> Size:
-        """A constant size."""
-        return Size({(): Fraction(value)})
+        """A constant size (sizes are never changed once made, so one object serves every use of a constant)."""
+        return _const(value)
 
     @staticmethod
     def symbol(name: str) -> Size:
@@ -305,3 +306,9 @@ def _atom_from_json(data: object) -> Atom:
         return data
     assert isinstance(data, dict)
     return Floor(Size.from_json(data["floor"]), int(data["by"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _const(value: int | Fraction) -> Size:
+    # a `repeat` that compares its index makes the same few constants again and again
+    return Size({(): Fraction(value)})
