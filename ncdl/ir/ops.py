@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ncdl.ir import ranges
+import ncdl.ir.ranges as ranges
 from ncdl.ir.ranges import IntRule
 from ncdl.ir.sizes import Size
 
