@@ -466,7 +466,10 @@ def op_layout(g: _Gen, v: Val) -> Val | None:
             start = g.rng.randint(0, size - 2)
             stop = str(g.rng.randint(start + 1, size))
         step = 1 if size is None else g.rng.randint(1, 2)
-        g.sizes[new] = None if size is None else len(range(start, int(stop), step))
+        if size is None:  # `stop=1` of a free axis is one entry, whatever its size (campaign seed 83083)
+            g.sizes[new] = 1 if stop == "1" else None
+        else:
+            g.sizes[new] = len(range(start, int(stop), step))
         stop_text = "" if stop is None else f", stop={stop}"
         return g.emit(f"slice[{a} -> {new}]({v.name}, start={start}{stop_text}, step={step})", out, "slice")
     if kind == "pad":

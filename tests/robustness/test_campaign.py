@@ -128,3 +128,10 @@ def test_a_norm_of_a_constant_is_within_torch_s_rounding_noise() -> None:
     (rounded,) = campaign._rounding_run(module, inputs, seed=0)
     assert float(want.abs().max()) == 0.0
     assert float((rounded - want).abs().max()) > 1e-5
+
+
+def test_a_slice_of_one_entry_of_a_free_axis_is_not_sliced_empty() -> None:
+    # seed 83083 was rejected (E127): `slice[seq -> r1](x, stop=1)` then `slice[r1 -> r6](start=1)`;
+    # the generator took r1 for a free axis
+    outcome, detail, _ = campaign.run_valid(83083)
+    assert outcome == "ok", detail
