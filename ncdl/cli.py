@@ -37,11 +37,26 @@ class WarningsAsErrors(Exception):
     """``--werror`` and the file has warnings (exit code 1)."""
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def _load(args: argparse.Namespace):
     """Load and check ``args.file``; print its warnings on stderr (they fail only with ``--werror``)."""
     from ncdl.program import load
 
-    program = load(args.file, allow_paths=tuple(getattr(args, "allow_path", None) or ()))
+    program = load(
+        args.file,
+        allow_paths=tuple(getattr(args, "allow_path", None) or ()),
+        max_boxes=getattr(args, "max_boxes", None),
+    )
     values = _assignments(getattr(args, "set", None), "--set")
     if getattr(args, "command", "") != "stats":
         values.update(_assignments(getattr(args, "axis", None), "--axis"))
@@ -515,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "stats":
             p.add_argument("--axis", action="append", metavar="NAME=INT", help="the same as --set, for axis parameters")
         p.add_argument("--allow-path", action="append", help="allow `use` to read files under this folder")
+        p.add_argument(
+            "--max-boxes",
+            type=_positive,
+            metavar="N",
+            help="raise the limit on boxes in one model (E152, default 15,000) for a larger graph",
+        )
         p.add_argument("--werror", action="store_true", help="treat warnings as errors (exit code 1)")
         return p
 

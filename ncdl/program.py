@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from ncdl.compiler.pipeline import OPSET_DEFAULT
+from ncdl.dsl.budget import box_limit
 from ncdl.dsl.check import check_source
 from ncdl.dsl.diagnostics import Diagnostic, NcdlError
 
@@ -43,6 +44,8 @@ class Program:
         #: The circuits and models the file declares (syntax trees), by name.
         self.circuits: dict[str, Any] = dict(circuits or {})
         self.allow_paths: tuple[str, ...] = ()
+        #: The box limit its checks run under (None: the default, ``ncdl.dsl.budget.MAX_BOXES``).
+        self.max_boxes: int | None = None
         #: Warnings (``warning[Wnnn]``): legal but suspicious code, as :class:`ncdl.Diagnostic`.
         self.warnings: list[Diagnostic] = list(warnings or [])
         self.path = path
@@ -62,13 +65,15 @@ class Program:
             >>> gpt = ncdl.architectures.load("gpt").with_params("GPT", heads=8)
         """
         name = self._model_name(model)
-        checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)})
+        with box_limit(self.max_boxes):
+            checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)})
         return self._derived(checked)
 
     def circuit(self, name: str, **params: int) -> Program:
         """A program whose only model is the file's circuit ``name``, with its
         parameters set to ``params``; an axis parameter left unset is a free axis."""
-        checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name)
+        with box_limit(self.max_boxes):
+            checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name)
         return self._derived(checked)
 
     def symbolic_circuit(self, name: str, **params: int) -> Program:
@@ -81,14 +86,16 @@ class Program:
         Example:
             >>> load("attention.ncd").symbolic_circuit("Attention").render()  # doctest: +SKIP
         """
-        checked = check_source(
-            self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name, symbolic=True
-        )
+        with box_limit(self.max_boxes):
+            checked = check_source(
+                self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name, symbolic=True
+            )
         return self._derived(checked)
 
     def _derived(self, checked: Any) -> Program:
         program = Program(checked.graphs, self.path, self.text, checked.warnings, checked.circuits)
         program.allow_paths = self.allow_paths
+        program.max_boxes = self.max_boxes
         return program
 
     def _fitting(self, g: nx.MultiDiGraph) -> nx.MultiDiGraph:
@@ -254,20 +261,28 @@ def _decodable(fn: Any, *args: Any) -> Any:
         raise NcdlError([Diagnostic(err.code, err.message, span, err.hint, line)]) from None
 
 
-def loads(text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = ()) -> Program:
-    """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes."""
-    checked = check_source(text, path, allow_paths=allow_paths)
+def loads(
+    text: str, path: str = "<string>", *, allow_paths: tuple[str, ...] = (), max_boxes: int | None = None
+) -> Program:
+    """Parse and check ncdl source text; raise :class:`ncdl.NcdlError` on mistakes.
+
+    ``max_boxes`` raises the box limit (E152, default ``ncdl.dsl.budget.MAX_BOXES``) and the work
+    budget with it, for graphs larger than any model (the program keeps it for later checks).
+    """
+    with box_limit(max_boxes):
+        checked = check_source(text, path, allow_paths=allow_paths)
     program = Program(checked.graphs, path, text, checked.warnings, checked.circuits)
     program.allow_paths = tuple(allow_paths)
+    program.max_boxes = max_boxes
     return program
 
 
-def load(path: str | Path, *, allow_paths: tuple[str, ...] = ()) -> Program:
+def load(path: str | Path, *, allow_paths: tuple[str, ...] = (), max_boxes: int | None = None) -> Program:
     """Parse and check a ``.ncd`` file (see :func:`loads`)."""
     from ncdl.dsl.source import read_source
 
     text = read_source(str(path))
-    return loads(text, str(path), allow_paths=allow_paths)
+    return loads(text, str(path), allow_paths=allow_paths, max_boxes=max_boxes)
 
 
 def compile(path: str | Path, model: str | None = None) -> torch.fx.GraphModule:  # noqa: A001

@@ -25,7 +25,7 @@ import networkx as nx
 
 from ncdl import ir
 from ncdl.dsl import ast
-from ncdl.dsl.budget import BOX_WORK, WORK_HINT, Budget
+from ncdl.dsl.budget import BOX_WORK, CONDITION_WORK, WORK_HINT, Budget, max_boxes, tree_size
 from ncdl.dsl.diagnostics import Diagnostic, Span, did_you_mean, fmt_axes
 from ncdl.dsl.replay import CallMemo, Iteration, reads_index
 from ncdl.dsl.values import DTYPES, POISON, Env, Result, Value, _Poison
@@ -34,7 +34,6 @@ from ncdl.ir.sizes import MAX_SIZE_NODES, Size, SizeTooLarge
 #: Limits that keep hostile programs from exhausting time or memory.
 MAX_REPEAT = 10_000
 MAX_RECURSION = 64
-MAX_NODES = 250_000
 MAX_AXIS_SIZE = 2**31 - 1
 MAX_EXPR_DEPTH = 400
 
@@ -123,6 +122,8 @@ class Elaborator:
         self.budget = Budget()
         #: Calls that made no box, replayed instead of run again (:mod:`ncdl.dsl.replay`).
         self.memo = CallMemo()
+        #: Units charged per run of an ``if``, by its condition (the syntax tree lives as long as the check).
+        self.condition_work: dict[int, int] = {}
 
     def state_sizes(self) -> tuple[int, ...]:
         """The sizes of what elaborating can add to across the model (boxes, diagnostics,
@@ -196,8 +197,13 @@ class Elaborator:
         of: str | None = None,
     ) -> Value:
         """Append an IR node and return the Value it produces."""
-        if self.g.number_of_nodes() >= MAX_NODES:
-            self.error("E152", f"the model grows past {MAX_NODES:,} boxes", span, "use fewer or smaller repeats")
+        if self.g.number_of_nodes() >= max_boxes():
+            self.error(
+                "E152",
+                f"the model grows past {max_boxes():,} boxes",
+                span,
+                "use fewer or smaller repeats (or raise the limit: `--max-boxes`, `ncdl.loads(..., max_boxes=)`)",
+            )
             raise Abort
         self.work(BOX_WORK + sum(self.axes[a].size.nodes for a in axes if a in self.axes), span)
         node = ir.add_node(
@@ -820,7 +826,10 @@ class Elaborator:
 
     def run_stmt(self, stmt: ast.Stmt, env: Env) -> None:
         """Execute one statement (a size that outgrows its limit is E201 here)."""
-        self.work(1, stmt.span)
+        units = 1
+        if isinstance(stmt, ast.If):  # its condition is evaluated every time: in proportion to its size
+            units += self.condition_work.setdefault(id(stmt.cond), CONDITION_WORK * tree_size(stmt.cond))
+        self.work(units, stmt.span)
         try:
             self._run_stmt(stmt, env)
         except SizeTooLarge:

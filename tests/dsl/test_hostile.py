@@ -136,6 +136,6 @@ def test_exponential_fanout_is_bounded() -> None:
     )
     with no_hang() as spent, pytest.raises(ncdl.NcdlError) as info:
         ncdl.loads(source, "h.ncd")
-    # the calls (50 units each) spend the work budget before the 250,000-box limit (E152) is reached
+    # the calls (50 units each) spend the work budget before the box limit (E152) is reached
     assert [d.code for d in info.value.diagnostics] == ["E200"]
     assert budget.MAX_WORK < spent[0] <= budget.MAX_WORK + budget.CALL_WORK + budget.BOX_WORK + 100

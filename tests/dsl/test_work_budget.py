@@ -33,6 +33,8 @@ def spent_by(source: str) -> int:
     budget.Budget.spend = spy  # type: ignore[method-assign]
     try:
         ncdl.loads(source, "w.ncd")
+    except ncdl.NcdlError:
+        pass  # the units spent up to the stop
     finally:
         budget.Budget.spend = real  # type: ignore[method-assign]
     return spent[0]
@@ -42,7 +44,7 @@ def test_nested_empty_repeats_stop_at_the_budget() -> None:
     source = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n    return x\n}\n"
     (d,) = diagnose(source).diagnostics
     assert str(d) == (
-        "w.ncd:3:50: error[E200]: checking stops here: the program needs more than 4,000,000 steps to unroll"
+        "w.ncd:3:50: error[E200]: checking stops here: the program needs more than 1,000,000 steps to unroll"
         " (the work budget)\n"
         " 3 |     repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n"
         "   |                                                  ^^^^^\n"
@@ -73,8 +75,8 @@ def test_a_circuit_calling_itself_twice_stops_at_the_budget(monkeypatch: pytest.
         " (the work budget)\n"
         " 5 |         return F[k = k - 1](y)\n"
         "   |                ^\n"
-        "  note: in 'F', called at w.ncd:4:13\n"
         "  note: in 'F', called at w.ncd:5:16\n"
+        "  note: in 'F', called at w.ncd:4:13\n"
         "  note: in 'F', called at w.ncd:9:33\n"
         "  help: unroll less: use fewer or smaller repeats, or a circuit recursion that calls itself once per level"
     )
@@ -97,7 +99,7 @@ def statements_run(source: str, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def test_work_that_changes_nothing_is_charged_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the full budget: 4,000,000 units are charged, a few hundred statements run
+    # the full budget: 1,000,000 units are charged, a few hundred statements run
     nested = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 10000 { repeat 10000 { repeat 10000 { x = x } } }\n    return x\n}\n"
     assert statements_run(nested, monkeypatch) < 1_000
     assert statements_run(TWICE, monkeypatch) < 1_000
@@ -204,3 +206,43 @@ def test_a_size_over_the_node_limit_raises() -> None:
         wide = wide + t
     with pytest.raises(SizeTooLarge):
         _ = wide * wide
+
+
+def test_a_condition_costs_in_proportion_to_its_size() -> None:
+    # an index comparison in 10^8 iterations: each run of the `if` is charged for its condition,
+    # so the budget stops it in about a second, not after tens of seconds
+    source = (
+        "axis n = 4\nmodel M(x: [n]) -> [n] {\n"
+        "    repeat i in 10000 { repeat j in 10000 { if i == j + 20000 { x = relu(x) } } }\n    return x\n}\n"
+    )
+    spent = spent_by(source)
+    assert budget.MAX_WORK < spent <= budget.MAX_WORK + 100
+    iterations = spent // (2 + budget.CONDITION_WORK * 5)  # the iteration, the `if`, its five nodes
+    assert iterations < 50_000
+
+
+def test_the_box_limit_can_be_raised_for_a_larger_graph() -> None:
+    source = "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 2 { repeat 10000 { x = relu(x) } }\n    return x\n}\n"
+    (d,) = diagnose(source).diagnostics
+    assert str(d).splitlines()[0] == f"w.ncd:3:35: error[E152]: the model grows past {budget.MAX_BOXES:,} boxes"
+    program = ncdl.loads(source, "w.ncd", max_boxes=30_000)
+    assert program.graph().number_of_nodes() == 20_002
+    assert program.with_params("M").graph().number_of_nodes() == 20_002  # later checks keep the limit
+
+
+def test_the_command_line_raises_the_box_limit(tmp_path: pytest.TempPathFactory) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.ncd"  # type: ignore[operator]
+    path.write_text(
+        "axis n = 4\nmodel M(x: [n]) -> [n] {\n    repeat 2 { repeat 10000 { x = relu(x) } }\n    return x\n}\n"
+    )
+    run = [sys.executable, "-c", "import sys; from ncdl.cli import main; sys.exit(main())", "check", str(path)]
+    refused = subprocess.run(run, capture_output=True, text=True)
+    assert refused.returncode == 1 and "error[E152]: the model grows past 15,000 boxes" in refused.stderr
+    assert "`--max-boxes`" in refused.stderr
+    raised = subprocess.run([*run, "--max-boxes", "30000"], capture_output=True, text=True)
+    assert raised.returncode == 0, raised.stderr
+    bad = subprocess.run([*run, "--max-boxes", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--max-boxes: 0 is less than 1" in bad.stderr
