@@ -15,8 +15,10 @@ its load, all models and circuits of one check together:
   size expression evaluated, since size arithmetic costs in proportion to them.
 
 The weights follow measured cost (a box costs about ten empty statements,
-an inlined call about fifty), so that the budget bounds time whatever the
-program spends it on.
+an inlined call with its bookkeeping about 150, an ``if`` about four per node
+of its condition), so that the budget bounds time whatever the program
+spends it on: a unit is about 1-3 us, so the budget answers within about 2 s
+(``benchmarks/check_bench.py hostile``).
 
 Work that changes nothing (a fixpoint ``repeat`` iteration, a box-less call
 made again with the same arguments) is charged without being run
@@ -48,7 +50,7 @@ MAX_WORK = 1_000_000
 #: bundled model (Llama 3 8B) has 1,106 boxes, a 126-layer transformer about 4,500.
 MAX_BOXES = 15_000
 #: Units of work allowed per box when the box limit is raised, so that boxes still meet E152 first.
-WORK_PER_BOX = 100
+WORK_PER_BOX = 200
 
 _RAISED: ContextVar[int | None] = ContextVar("ncdl_max_boxes", default=None)
 
@@ -85,7 +87,7 @@ def box_limit(boxes: int | None) -> Iterator[None]:
 
 
 #: Units per circuit call inlined.
-CALL_WORK = 50
+CALL_WORK = 150
 #: Units per box made (its axes' size terms come on top).
 BOX_WORK = 10
 
