@@ -141,9 +141,13 @@ def check_rows(quick: bool, hostile: bool = True, plain: bool = True) -> list[li
         for n in counts:
             text = make(n)
             kb = len(text.encode()) / 1024
-            # a file over 100 KB measures the checker's cost per unit: the box limit (E152) is raised for it
-            seconds, outcome, boxes = answer(text, 250_000 if kb >= 100 else None)
+            seconds, outcome, boxes = answer(text)
             target = "" if kb >= 100 else ("ok" if seconds < 2 else "MISS: over 2 s")
+            if outcome in ("E152", "E200"):
+                # stopped by a default limit (an answer); the cost per unit is measured with the limit raised
+                seconds, raised, boxes = answer(text, 250_000)
+                outcome = f"{outcome} (raised: {raised})"
+                target = target and f"{target} (default answer)"
             print(f"  {name} {n:,}: {seconds:.2f} s, {outcome}", file=sys.stderr, flush=True)
             rows.append(
                 [
