@@ -828,7 +828,10 @@ class Elaborator:
         """Execute one statement (a size that outgrows its limit is E201 here)."""
         units = 1
         if isinstance(stmt, ast.If):  # its condition is evaluated every time: in proportion to its size
-            units += self.condition_work.setdefault(id(stmt.cond), CONDITION_WORK * tree_size(stmt.cond))
+            cost = self.condition_work.get(id(stmt.cond))
+            if cost is None:
+                cost = self.condition_work[id(stmt.cond)] = CONDITION_WORK * tree_size(stmt.cond)
+            units += cost
         self.work(units, stmt.span)
         try:
             self._run_stmt(stmt, env)
