@@ -136,6 +136,7 @@ class Program:
         hierarchy: str | int = "instances",
         *,
         flat_weights: bool = False,
+        fuse_linears: bool = False,
         **params: int,
     ) -> torch.fx.GraphModule:
         """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to ``params``).
@@ -144,12 +145,18 @@ class Program:
         gives each circuit instance and ``repeat`` iteration a submodule of its
         own, an int ``n`` only the outermost ``n`` levels, ``"flat"`` one graph.
         Its ``load_state_dict`` takes ncdl's axis-shaped weights or torch.nn's
-        flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones
+        flat ones; with ``flat_weights`` its ``state_dict()`` gives the flat ones; ``fuse_linears`` runs
+        linears on one input as one matmul (:func:`ncdl.compiler.fx.lower_fx`)
         (docs/torch.md).
         """
         from ncdl.compiler.fx import lower_fx
 
-        return lower_fx(self._fitting(self.graph(model, **params)), hierarchy, flat_weights=flat_weights)
+        return lower_fx(
+            self._fitting(self.graph(model, **params)),
+            hierarchy,
+            flat_weights=flat_weights,
+            fuse_linears=fuse_linears,
+        )
 
     def to_onnx(
         self,

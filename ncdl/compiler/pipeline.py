@@ -44,7 +44,7 @@ ROUTE_EXPERTS = Pass("route_experts", route_experts, ("fused", "fused_into"))  #
 INPLACE_RELU = Pass("mark_inplace_relu", mark_inplace_relu, ("inplace",))  # relu over a fresh batchnorm/add result
 KV_CACHE = Pass("mark_kv_cache", mark_kv_cache, ("kv_cache",))  # a decoding step's cache append, done in place
 
-#: The torch.fx backend's passes, in order.
+#: The torch.fx backend's passes, in order (`fuse_sibling_linears` only with `lower_fx(fuse_linears=True)`).
 FX_PASSES: tuple[Pass, ...] = (ATTENTION, SIBLING_LINEARS, ROUTE_EXPERTS, INPLACE_RELU, KV_CACHE)
 
 # the ONNX opset policy ------------------------------------------------------------------

@@ -159,7 +159,11 @@ def test_sibling_linears_are_not_fused_across_units() -> None:
         + "circuit P[model](x: [model]) -> [model] { return linear[model -> model](x) as fc }\n"
         + "model M(x: [batch, model]) -> [batch, model] {\n    return P(x) as a + linear[model -> model](x) as b\n}\n"
     )
-    flat, nested = _pair(text)
+    program = ncdl.loads(text)
+    torch.manual_seed(0)
+    flat = program.to_torch(hierarchy="flat", fuse_linears=True)
+    torch.manual_seed(0)
+    nested = program.to_torch(fuse_linears=True)
     assert "join_flat" in flat.code
     assert all("join_flat" not in m.code for m in nested.modules() if isinstance(m, fx.GraphModule))
     _same(flat, nested, torch.randn(2, 8))
@@ -220,6 +224,6 @@ def test_a_value_named_by_a_dotted_label_enters_a_unit_as_an_identifier() -> Non
     )
     flat, nested = _pair(text)
     assert "def forward(self, mlp_2, " in nested.h[0].code
-    # the flat module fuses the two blocks' linears on `c` into one matmul (siblings), the nested one cannot
-    # (they sit in different units): the same numbers up to rounding
+    # the same numbers up to rounding (with fuse_linears the flat module would join the two blocks'
+    # linears on `c` into one matmul, the nested one cannot: they sit in different units)
     _same(flat, nested, torch.randn(2, 5, 8), exact=False)

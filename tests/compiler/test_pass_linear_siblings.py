@@ -35,7 +35,7 @@ def test_the_pass_marks_linears_on_one_input_with_the_same_bias() -> None:
 
 def test_torch_runs_one_linear_for_the_siblings_with_the_same_result() -> None:
     program = ncdl.loads(SOURCE)
-    gm = program.to_torch()
+    gm = program.to_torch(fuse_linears=True)
     linears = [n for n in gm.graph.nodes if n.target is F.linear]
     assert len(linears) == 3  # q+k fused, u, w
     x = torch.randn(2, 5, 8)
@@ -58,7 +58,7 @@ def _join_nodes(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
 
 
 def test_sibling_weights_lie_back_to_back_so_the_fused_matmul_copies_no_weight() -> None:
-    gm = ncdl.loads(SOURCE).to_torch(hierarchy="flat")
+    gm = ncdl.loads(SOURCE).to_torch(hierarchy="flat", fuse_linears=True)
     assert all(n.target is not torch.cat for n in gm.graph.nodes)
     assert len(_join_nodes(gm)) == 2  # weight and bias
     q, k = gm.get_submodule("q"), gm.get_submodule("k")
@@ -73,7 +73,7 @@ def test_sibling_weights_lie_back_to_back_so_the_fused_matmul_copies_no_weight()
 def test_gradients_through_the_joined_view_equal_those_through_a_copy() -> None:
     program = ncdl.loads(SOURCE)
     torch.manual_seed(0)
-    gm = program.to_torch(hierarchy="flat")
+    gm = program.to_torch(hierarchy="flat", fuse_linears=True)
     x = torch.randn(3, 5, 8)
     gm(x).square().sum().backward()
     viewed = {name: p.grad.clone() for name, p in gm.named_parameters()}
@@ -88,7 +88,7 @@ def test_gradients_through_the_joined_view_equal_those_through_a_copy() -> None:
 
 def test_loading_a_state_dict_keeps_the_weights_joined() -> None:
     program = ncdl.loads(SOURCE)
-    gm, other = program.to_torch(), program.to_torch()
+    gm, other = program.to_torch(fuse_linears=True), program.to_torch(fuse_linears=True)
     gm.load_state_dict(other.state_dict())
     q, k = gm.get_submodule("q"), gm.get_submodule("k")
     assert k.weight.storage_offset() == q.weight.storage_offset() + q.weight.numel()
@@ -97,7 +97,7 @@ def test_loading_a_state_dict_keeps_the_weights_joined() -> None:
 
 
 def test_an_optimizer_step_updates_the_weights_seen_by_the_fused_matmul() -> None:
-    gm = ncdl.loads(SOURCE).to_torch(hierarchy="flat")
+    gm = ncdl.loads(SOURCE).to_torch(hierarchy="flat", fuse_linears=True)
     x = torch.randn(2, 5, 8)
     opt = torch.optim.SGD(gm.parameters(), lr=0.1)
     gm(x).sum().backward()

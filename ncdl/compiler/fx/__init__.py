@@ -38,7 +38,9 @@ from ncdl.compiler.pipeline import FX_PASSES, run_passes
 __all__ = ["InputShapeError", "lower_fx", "module_code"]
 
 
-def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_weights: bool = False) -> fx.GraphModule:
+def lower_fx(
+    g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_weights: bool = False, fuse_linears: bool = False
+) -> fx.GraphModule:
     """A trainable ``torch.fx.GraphModule`` computing the model ``g``.
 
     Args:
@@ -51,6 +53,11 @@ def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_wei
             ``state_dict()`` and results are the same in every form.
         flat_weights: ``state_dict()`` gives torch.nn's flat shapes (``[heads*head, model]``)
             instead of ncdl's axis shapes. Either way ``load_state_dict`` accepts both.
+        fuse_linears: linears reading the same input (q, k, v; gate and up) run as one matmul
+            over their joined weights (``passes/linear_siblings.py``). Off by default: on the CPU
+            the separate products train 3-5% faster at transformer sizes (a 1408-wide product
+            runs slower per FLOP than two 704-wide ones, and the backward joins the gradients);
+            see BENCHMARKS.md §9.
 
     Returns:
         A GraphModule whose parameters are freshly initialised from each
@@ -58,12 +65,13 @@ def lower_fx(g: nx.MultiDiGraph, hierarchy: str | int = "instances", *, flat_wei
         free axes (up to their bounds).
     """
     with frozen_heap():
-        return _lower_fx(g, hierarchy, flat_weights)
+        return _lower_fx(g, hierarchy, flat_weights, fuse_linears)
 
 
-def _lower_fx(g: nx.MultiDiGraph, hierarchy: str | int, flat_weights: bool) -> fx.GraphModule:
+def _lower_fx(g: nx.MultiDiGraph, hierarchy: str | int, flat_weights: bool, fuse_linears: bool) -> fx.GraphModule:
     depth = unit_depth(hierarchy)
-    g = run_passes(g, FX_PASSES)
+    passes = FX_PASSES if fuse_linears else tuple(p for p in FX_PASSES if p.name != "fuse_sibling_linears")
+    g = run_passes(g, passes)
     if depth != 0:
         g = keep_marks_within_units(g, depth)
         emitter = TaggingEmitter(g, depth)
