@@ -18,20 +18,8 @@ from ncdl import architectures
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 
 
-CASES: list[tuple[str, str, Callable[[], nn.Module]]] = [
-    ("mlp", "MLP", refs.MLP),
-    ("mlp", "ResidualMLP", refs.ResidualMLP),
-    ("mha", "MultiHead", refs.PaperMHAModel),
-    ("encoder", "PostNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)),
-    ("encoder", "PreNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True)),
-    ("gpt", "GPT", refs.GPT),
-    ("vit", "ViT", refs.ViT),
-    ("resnet", "ResNet18", refs.resnet18),
-    ("identity_resnet", "IdentityResNet", refs.IdentityResNet),
-    ("unet", "UNetSmall", refs.UNet),
-    ("cnn1d", "TextCNN", refs.TextCNN),
-    ("visual_attention", "VisualAttention", refs.VisualAttention),
-]
+# the twins, less the two largest (ResNet50 and the full U-Net: their counts are tested, outputs cost minutes)
+CASES = [twin for twin in refs.TWINS if twin[1] not in ("ResNet50", "UNet")]
 
 
 def _twins(name: str, model: str, make: Callable[[], nn.Module]) -> tuple[nn.Module, nn.Module]:

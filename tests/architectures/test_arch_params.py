@@ -32,22 +32,7 @@ def test_published_parameter_counts(name: str, model: str, published: int) -> No
     assert _count(name, model) == published
 
 
-TWINS: list[tuple[str, str, Callable[[], nn.Module]]] = [
-    ("mlp", "MLP", refs.MLP),
-    ("mlp", "ResidualMLP", refs.ResidualMLP),
-    ("mha", "MultiHead", refs.PaperMHAModel),
-    ("encoder", "PostNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)),
-    ("encoder", "PreNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True)),
-    ("gpt", "GPT", refs.GPT),
-    ("vit", "ViT", refs.ViT),
-    ("resnet", "ResNet18", refs.resnet18),
-    ("resnet", "ResNet50", refs.resnet50),
-    ("identity_resnet", "IdentityResNet", refs.IdentityResNet),
-    ("unet", "UNetSmall", refs.UNet),
-    ("unet", "UNet", lambda: refs.UNet(depth=4, width=64)),
-    ("cnn1d", "TextCNN", refs.TextCNN),
-    ("visual_attention", "VisualAttention", refs.VisualAttention),
-]
+TWINS = refs.TWINS
 
 
 @pytest.mark.parametrize(("name", "model", "make"), TWINS, ids=[t[1] for t in TWINS])

@@ -10,6 +10,8 @@ classes, so what is benchmarked is what is tested.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -383,3 +385,22 @@ class TextCNN(nn.Module):
         x = self.embedding(tokens).transpose(1, 2)
         x = F.relu(self.conv2(F.relu(self.conv1(x))))
         return self.fc(x.amax(dim=-1))
+
+
+#: Bundled models and their torch.nn twins: (architecture, model, a maker of the twin).
+TWINS: list[tuple[str, str, Callable[[], nn.Module]]] = [
+    ("mlp", "MLP", MLP),
+    ("mlp", "ResidualMLP", ResidualMLP),
+    ("mha", "MultiHead", PaperMHAModel),
+    ("encoder", "PostNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True)),
+    ("encoder", "PreNormEncoder", lambda: nn.TransformerEncoderLayer(128, 4, 512, batch_first=True, norm_first=True)),
+    ("gpt", "GPT", GPT),
+    ("vit", "ViT", ViT),
+    ("resnet", "ResNet18", resnet18),
+    ("resnet", "ResNet50", resnet50),
+    ("identity_resnet", "IdentityResNet", IdentityResNet),
+    ("unet", "UNetSmall", UNet),
+    ("unet", "UNet", lambda: UNet(depth=4, width=64)),
+    ("cnn1d", "TextCNN", TextCNN),
+    ("visual_attention", "VisualAttention", VisualAttention),
+]
