@@ -166,7 +166,9 @@ def test_sibling_linears_are_not_fused_across_units() -> None:
     nested = program.to_torch(fuse_linears=True)
     assert "join_flat" in flat.code
     assert all("join_flat" not in m.code for m in nested.modules() if isinstance(m, fx.GraphModule))
-    _same(flat, nested, torch.randn(2, 8))
+    # one 16-wide product against two 8-wide ones: equal up to the BLAS's rounding (which, on some
+    # CPUs, differs in the last bit)
+    _same(flat, nested, torch.randn(2, 8), exact=False)
 
 
 def test_unknown_hierarchy_is_refused() -> None:
