@@ -81,8 +81,9 @@ def test_attention_is_fused() -> None:
 
 def test_negative_control_a_wrong_rotary_sign_does_not_match() -> None:
     source = architectures.path("llama").read_text()
-    assert "concat[half, half -> head](-x2, x1)" in source
-    program = ncdl.loads(source.replace("concat[half, half -> head](-x2, x1)", "concat[half, half -> head](x2, -x1)"))
+    signed = "concat[half, half -> head](-sin(angle), sin(angle))"
+    assert signed in source
+    program = ncdl.loads(source.replace(signed, "concat[half, half -> head](sin(angle), -sin(angle))"))
     ref, gm = _reference(), program.to_torch("Llama")
     gm.load_state_dict(ref.state_dict(), strict=True)
     tokens = _tokens(2, 11)
