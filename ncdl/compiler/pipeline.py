@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ncdl.compiler.passes.attention import fuse_attention
-from ncdl.compiler.passes.inplace_relu import mark_inplace_relu
+from ncdl.compiler.passes.inplace import mark_inplace
 from ncdl.compiler.passes.kv_cache import mark_kv_cache
 from ncdl.compiler.passes.linear_siblings import fuse_sibling_linears
 from ncdl.compiler.passes.route_experts import route_experts
@@ -41,11 +41,11 @@ class Pass:
 ATTENTION = Pass("fuse_attention", fuse_attention, ("fused", "fused_into"))  # q·k → scale/causal → softmax → ·v
 SIBLING_LINEARS = Pass("fuse_sibling_linears", fuse_sibling_linears, ("siblings", "fused_into"))  # q/k/v as one
 ROUTE_EXPERTS = Pass("route_experts", route_experts, ("fused", "fused_into"))  # each expert on its rows only
-INPLACE_RELU = Pass("mark_inplace_relu", mark_inplace_relu, ("inplace",))  # relu over a fresh batchnorm/add result
+INPLACE = Pass("mark_inplace", mark_inplace, ("inplace",))  # relu or residual add over a fresh result
 KV_CACHE = Pass("mark_kv_cache", mark_kv_cache, ("kv_cache",))  # a decoding step's cache append, done in place
 
 #: The torch.fx backend's passes, in order (`fuse_sibling_linears` only with `lower_fx(fuse_linears=True)`).
-FX_PASSES: tuple[Pass, ...] = (ATTENTION, SIBLING_LINEARS, ROUTE_EXPERTS, INPLACE_RELU, KV_CACHE)
+FX_PASSES: tuple[Pass, ...] = (ATTENTION, SIBLING_LINEARS, ROUTE_EXPERTS, INPLACE, KV_CACHE)
 
 # the ONNX opset policy ------------------------------------------------------------------
 #: The opsets the ONNX backend writes, and the one it writes unless told.

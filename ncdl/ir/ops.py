@@ -103,7 +103,11 @@ MARKS: dict[str, tuple[str, str]] = {
         "passes.linear_siblings.fuse_sibling_linears",
         "on the first of several linears reading one tensor: every member's id, in order",
     ),
-    "inplace": ("passes.inplace_relu.mark_inplace_relu", "on a relu that may overwrite its input"),
+    "inplace": (
+        "passes.inplace.mark_inplace",
+        "on a relu that may overwrite its input (True), or on an add of two tensors that may overwrite one "
+        "of them (that operand's port)",
+    ),
     "kv_cache": (
         "passes.kv_cache.mark_kv_cache",
         "on a decoding step's concat of past (a model input) and new keys or values (read by an output): "

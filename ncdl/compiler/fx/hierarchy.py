@@ -51,6 +51,7 @@ from torch import nn
 from ncdl.compiler.fx.lower import FxEmitter, Rule, _Codegen, _node_name
 from ncdl.compiler.fx.weights import Instance
 from ncdl.compiler.passes.marks import Marks
+from ncdl.ir import node_inputs
 
 #: Meta keys on flat fx nodes: the unit path that emitted the node, and the name the emitter asked for.
 UNIT, NAME = "ncdl_unit", "ncdl_name"
@@ -86,13 +87,20 @@ def unit_of(data: dict[str, Any], depth: int | None) -> str:
 
 
 def keep_marks_within_units(g: nx.MultiDiGraph, depth: int | None) -> nx.MultiDiGraph:
-    """``g`` without the fusion marks of chains that would cross a unit boundary.
+    """``g`` without the marks that would cross a unit boundary.
 
     A fused attention chain or a group of sibling linears is lowered where its
     first node lives; when its members sit in different units, the chain is
-    unmarked (each box then lowers on its own, in its own unit).
+    unmarked (each box then lowers on its own, in its own unit). A box marked
+    to overwrite an input in place (``passes/inplace.py``) keeps the mark only
+    when that tensor is made in its own unit: a submodule's output may be a
+    view that hooks wrap (FSDP2's pre-backward hook is lost when its output
+    is modified in place), so hand-written torch adds residuals out of place.
     """
     out = Marks(g)
+    for node, data in g.nodes(data=True):
+        if data.get("inplace") is not None and not _overwrites_within_unit(g, node, depth):
+            out.nodes[node].pop("inplace")
     groups: dict[str, list[str]] = {}
     for node, data in g.nodes(data=True):
         if data.get("fused_into"):
@@ -106,6 +114,20 @@ def keep_marks_within_units(g: nx.MultiDiGraph, depth: int | None) -> nx.MultiDi
                 for mark in ("fused", "fused_into", "siblings"):
                     out.nodes[n].pop(mark, None)
     return out.graph()
+
+
+def _overwrites_within_unit(g: nx.MultiDiGraph, node: str, depth: int | None) -> bool:
+    """Whether the tensor that in-place ``node`` overwrites is made in ``node``'s unit (through any dropouts)."""
+    data = g.nodes[node]
+    home = unit_of(data, depth)
+    inputs = node_inputs(g, node)
+    src = inputs[0] if data["op"] == "relu" else inputs[data["inplace"]]
+    while True:
+        if unit_of(g.nodes[src], depth) != home:
+            return False
+        if g.nodes[src]["op"] != "dropout":
+            return True
+        (src,) = node_inputs(g, src)
 
 
 def _routed_within(g: nx.MultiDiGraph, head: str, members: list[str], depth: int | None) -> bool:

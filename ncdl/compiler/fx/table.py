@@ -129,6 +129,21 @@ def _binary(fn: Callable[[Any, Any], Any]) -> Rule:
     return rule
 
 
+_plain_add = _binary(operator.add)
+
+
+def _add(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
+    """``a + b``, or ``operand.add_(other)`` where ``passes/inplace.py`` marked an operand it may overwrite."""
+    port = data.get("inplace")
+    if port is None:
+        return _plain_add(lw, data, ins)
+    out, name = data["axes"], data["name"]
+    args = [lw.align(v, out, f"{name}_in") for v in ins]
+    if args[port] is not ins[port][0]:  # aligned, so a view: not the pass's case; add out of place
+        return lw.call(operator.add, *args, name=name)
+    return lw.method("add_", args[port], args[1 - port], name=name)
+
+
 def _const(data: dict[str, Any]) -> float | int:
     """The node's constant operand, an int when the node computes integers."""
     const = data["attrs"]["const"]
@@ -202,7 +217,7 @@ def _unary(fn: Callable[..., Any], **kwargs: Any) -> Rule:
 
 
 def _relu(lw: FxEmitter, data: dict[str, Any], ins: list[FxValue]) -> fx.Node:
-    """``torch.relu``, or ``torch.relu_`` where ``passes/inplace_relu.py`` allows it."""
+    """``torch.relu``, or ``torch.relu_`` where ``passes/inplace.py`` allows it."""
     ((x, axes),) = ins
     fn = torch.relu_ if data.get("inplace") else torch.relu
     return lw.finish(lw.call(fn, x, name=data["name"]), axes, data)
@@ -344,7 +359,7 @@ RULES: dict[str, Rule] = {
     "groupnorm": _groupnorm,
     "conv": spatial.conv,
     "contract": contract,
-    "add": _binary(operator.add),
+    "add": _add,
     "sub": _binary(operator.sub),
     "mul": _binary(operator.mul),
     "div": _binary(operator.truediv),
