@@ -54,3 +54,18 @@ def test_cli_renders_a_library_circuit_without_sizes(tmp_path: Path, capsys: pyt
     # check and compile still need the sizes (a stand-in is for drawing only)
     assert main(["check", str(ATTENTION), "--circuit", "Attention"]) == 1
     assert "error[E109]" in capsys.readouterr().err
+
+
+def test_a_position_read_from_a_symbolic_axis_is_drawn_as_that_axis() -> None:
+    source = """\
+circuit Turn[head, half = head / 2](x: [head]) -> [head] {
+    return roll[head](x, shift=half) - roll[head](x, shift=-half)
+}
+"""
+    program = ncdl.loads(source, "turn.ncd").symbolic_circuit("Turn")
+    dot = diagram_dot.parse(program.render().source)
+    rolls = sorted(n["label"] for n in dot.nodes.values() if "roll" in n.get("label", ""))
+    half = '<FONT COLOR="#000000">half</FONT>'
+    assert rolls == [f'<roll <FONT COLOR="#1f77b4">head</FONT> by {sign}{half}>' for sign in ("", "−")]
+    stand_in = str(int(program.graph().graph["stand_ins"]["half"]))
+    assert all(stand_in not in label for label in rolls)

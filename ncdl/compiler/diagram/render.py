@@ -315,7 +315,7 @@ def _nodes(
 
     axes_table = g.graph.get("axes", {})
     for n, frames in layout.shown.items():
-        data = section.g.nodes[n]
+        data = _symbolic_numbers(section.g.nodes[n], g.graph.get("stand_ins") or {}, colours)
         label, attrs = labels.node_label(data, colours, scale=_scale_text(section.g, n, axes_table, colours))
         if n in options.cost:
             label = label[:-1] + "<BR/>" + labels.small(escape(options.cost[n]), "#b35900") + ">"
@@ -392,6 +392,28 @@ def _scale_text(g: nx.MultiDiGraph, n: str, axes_table: dict[str, Any], colours:
         if size is not None and math.isclose(size, square, rel_tol=1e-6):
             return f"× {labels.axis(name, colours)}<SUP>−½</SUP>"
     return None
+
+
+#: Integer attributes of wiring boxes that may be read from an axis's size (``roll(x, shift=half)``).
+_POSITION_ATTRS = ("shift", "start", "stop", "index", "before", "after")
+
+
+def _symbolic_numbers(data: dict[str, Any], stand_ins: dict[str, float], colours: dict[str, str]) -> dict[str, Any]:
+    """``data`` with each position attribute that is a symbolic circuit's stand-in number written as its axis.
+
+    A circuit drawn alone (``ncdl render --circuit``) reads an axis without a
+    size as a stand-in prime (``g.graph["stand_ins"]``); ``roll(x, shift=half)``
+    then holds that prime, which would be drawn as a meaningless number.
+    """
+    if not stand_ins or not any(isinstance(data["attrs"].get(k), int) for k in _POSITION_ATTRS):
+        return data
+    names = {int(v): name for name, v in stand_ins.items()}
+    attrs = dict(data["attrs"])
+    for key in _POSITION_ATTRS:
+        value = attrs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) in names:
+            attrs[key] = ("−" if value < 0 else "") + labels.axis(names[abs(value)], colours)
+    return {**data, "attrs": attrs}
 
 
 def _tooltip(data: dict[str, Any]) -> str:
