@@ -825,13 +825,22 @@ def _slice(b: Box) -> Value:
     if fixed is not None:
         size = Size.const(len(range(fixed)[start:stop:step]))
     else:
-        first = Size.const(start) if start >= 0 else n + start
-        end = n if stop is None else (Size.const(stop) if stop >= 0 else n + stop)
-        size = (end - first + (step - 1)) // step
+        first = _bound(b, start) if start >= 0 else n - _bound(b, -start)
+        end = n if stop is None else (_bound(b, stop) if stop >= 0 else n - _bound(b, -stop))
+        size = end - first if step == 1 else (end - first + (step - 1)) // step
     out = _resized(b, x, axis, target, size)
     into = out[x.axes.index(axis)]
     attrs = {"axis": axis, "into": into, "start": start, "stop": stop, "step": step}
     return b.add("slice", [x], out, attrs=attrs, dtype=x.dtype)
+
+
+def _bound(b: Box, value: int) -> Size:
+    """A slice bound as a size: the axis whose stand-in number it is when a symbolic circuit is drawn
+    (``slice(x, stop=half)`` with ``half`` free is ``half``, not its stand-in prime), else the constant."""
+    for name, stand_in in (b.el.stand_ins or {}).items():
+        if value == stand_in:
+            return b.el.axes[name].size
+    return Size.const(value)
 
 
 def _flip(b: Box) -> Value:

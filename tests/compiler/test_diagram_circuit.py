@@ -69,3 +69,20 @@ circuit Turn[head, half = head / 2](x: [head]) -> [head] {
     assert rolls == [f'<roll <FONT COLOR="#1f77b4">head</FONT> by {sign}{half}>' for sign in ("", "−")]
     stand_in = str(int(program.graph().graph["stand_ins"]["half"]))
     assert all(stand_in not in label for label in rolls)
+
+
+def test_a_slice_bounded_by_a_symbolic_axis_has_that_axis_size() -> None:
+    # the rotate-half spelling: each half of a free `head` is exactly `half`, provably, when drawn alone
+    source = """\
+circuit Halves[head, half = head / 2](x: [head]) -> [head] {
+    x1 = slice[head -> half](x, stop=half)
+    x2 = slice[head -> half](x, start=half)
+    return concat[half, half -> head](-x2, x1)
+}
+"""
+    program = ncdl.loads(source, "halves.ncd").symbolic_circuit("Halves")
+    dot = diagram_dot.parse(program.render().source)
+    slices = sorted(n["label"] for n in dot.nodes.values() if "slice" in n.get("label", ""))
+    half = '<FONT COLOR="#ff7f0e">half</FONT>'
+    assert [label.count(half) for label in slices] == [2, 2]  # the bound and the new axis
+    assert not any("error" in n.get("label", "") for n in dot.nodes.values())
