@@ -12,6 +12,7 @@ from irbuild import SHA, IRBuilder, param
 from onnx_helpers import on_data, op_types, session
 
 import ncdl
+from ncdl import architectures
 from ncdl.compiler.fx import lower_fx
 from ncdl.compiler.onnx import lower_onnx
 
@@ -191,6 +192,56 @@ def test_state_dict_mistakes_name_the_parameter(gpt: ncdl.Program) -> None:
     wrong = {**state, bias: torch.zeros(12)}
     with pytest.raises(ValueError, match=rf"state_dict entry `{bias}` has shape \[12\], the model needs \[13\]"):
         lower_onnx(gpt.graph(), state_dict=wrong)
+
+
+def test_an_entry_the_model_lacks_is_refused_as_strict_load_state_dict_does(gpt: ncdl.Program) -> None:
+    state = {**lower_fx(gpt.graph()).state_dict(), "lm_head.bias": torch.zeros(13)}
+    with pytest.raises(ValueError) as err:
+        lower_onnx(gpt.graph(), state_dict=state)
+    assert str(err.value) == (
+        "state_dict entry `lm_head.bias` is not a parameter or buffer of the model "
+        "(the names and shapes the model needs are those `ncdl check` lists)"
+    )
+
+
+def test_every_problem_is_listed_in_one_message(gpt: ncdl.Program) -> None:
+    state = lower_fx(gpt.graph()).state_dict()
+    names = [p["name"] for p in ncdl.ir.all_params(gpt.graph())]
+    broken = {k: v for k, v in state.items() if k != names[0]} | {names[1]: torch.zeros(3), "extra": torch.zeros(1)}
+    with pytest.raises(ValueError) as err:
+        lower_onnx(gpt.graph(), state_dict=broken)
+    need = [list(p["shape"]) for p in ncdl.ir.all_params(gpt.graph())]
+    assert str(err.value) == (
+        "3 problems with the state_dict (the names and shapes the model needs are those `ncdl check` lists):\n"
+        f"  state_dict has no entry `{names[0]}` (the model needs shape {need[0]})\n"
+        f"  state_dict entry `{names[1]}` has shape [3], the model needs {need[1]}\n"
+        "  state_dict entry `extra` is not a parameter or buffer of the model"
+    )
+
+
+def test_a_checkpoint_under_a_prefix_is_named_with_the_fix(gpt: ncdl.Program) -> None:
+    state = {f"model.{k}": v for k, v in lower_fx(gpt.graph()).state_dict().items()}
+    with pytest.raises(ValueError) as err:
+        lower_onnx(gpt.graph(), state_dict=state)
+    first = str(err.value).splitlines()[0]
+    count = 2 * len(state)
+    assert first == (
+        f"{count} problems with the state_dict (its entries carry the prefix `model.`: keep those and strip it, "
+        "{k.removeprefix('model.'): v for k, v in state_dict.items() if k.startswith('model.')}):"
+    )
+    assert str(err.value).endswith(f"... and {count - 8} more")
+    fixed = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    assert len(lower_onnx(gpt.graph(), state_dict=fixed).graph.initializer) == len(state)
+
+
+def test_a_tied_weight_may_be_absent_or_present() -> None:
+    g = architectures.load("gpt").graph("GPT", vocab=16, model=8, heads=2)
+    state = lower_fx(g).state_dict()
+    assert "lm_head.weight" in state  # torch.nn lists the shared tensor under both names
+    without = {k: v for k, v in state.items() if k != "lm_head.weight"}  # as safetensors files keep it
+    for entries in (state, without):
+        arrays = {t.name: onnx.numpy_helper.to_array(t) for t in lower_onnx(g, state_dict=entries).graph.initializer}
+        np.testing.assert_array_equal(arrays["transformer.wte.weight"], state["transformer.wte.weight"].numpy())
 
 
 def test_metadata_carries_source_axes_and_parameters(gpt: ncdl.Program) -> None:

@@ -38,3 +38,19 @@ def test_weights_that_are_not_dense_tensors_by_name(
     code = main(["export", str(tmp_path / "m.ncd"), "--weights", str(tmp_path / "w.pt"), "-o", str(out)])
     assert (code, capsys.readouterr().err) == (1, f"error: {tmp_path / 'w.pt'}: {message}\n")
     assert not out.exists()
+
+
+def test_weights_with_an_entry_the_model_lacks_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.ncd").write_text(MODEL)
+    extra = {"linear.weight": torch.zeros(4, 4), "linear.bias": torch.zeros(4), "head.weight": torch.zeros(2, 4)}
+    torch.save(extra, tmp_path / "w.pt")
+    out = tmp_path / "m.onnx"
+    code = main(["export", str(tmp_path / "m.ncd"), "--weights", str(tmp_path / "w.pt"), "-o", str(out)])
+    assert (code, capsys.readouterr().err) == (
+        1,
+        f"error: {tmp_path / 'w.pt'}: state_dict entry `head.weight` is not a parameter or buffer of the model "
+        "(the names and shapes the model needs are those `ncdl check` lists)\n",
+    )
+    assert not out.exists()

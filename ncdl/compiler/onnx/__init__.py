@@ -26,7 +26,7 @@ from onnx import helper
 from ncdl.compiler.heap import frozen_heap
 from ncdl.compiler.onnx.lower import ONNX_DTYPES, OnnxEmitter
 from ncdl.compiler.onnx.table import FUSED, RULES
-from ncdl.compiler.onnx.weights import WeightSource
+from ncdl.compiler.onnx.weights import WeightSource, check_fits
 from ncdl.compiler.pipeline import OPSET_DEFAULT, check_opset, onnx_passes, run_passes
 from ncdl.files import save_onnx
 from ncdl.ir import all_buffers, all_params, node_inputs, requirements, topological
@@ -45,15 +45,22 @@ def lower_onnx(
         g: the checked IR (see :mod:`ncdl.ir`).
         state_dict: weights by parameter name (torch tensors or numpy arrays);
             None draws fresh weights from each parameter's ``init`` (numpy,
-            seeded with ``seed``).
+            seeded with ``seed``). It must fit as torch's strict
+            ``load_state_dict`` would (see :func:`~ncdl.compiler.onnx.weights.check_fits`).
         opset: the ONNX opset, 17 to 23 (see :mod:`ncdl.compiler.pipeline`).
             At 23 attention chains become ``Attention`` and rmsnorm
             ``RMSNormalization``; below, they are decomposed.
 
     Returns:
         The model; ``onnx.checker.check_model(model, full_check=True)`` passes.
+
+    Raises:
+        ValueError: ``state_dict`` does not fit the model (every problem listed in one message).
     """
     check_opset(opset)
+    if state_dict is not None:
+        every_param = [p for n in topological(g) for p in g.nodes[n]["params"]]
+        check_fits(state_dict, every_param, all_buffers(g))
     with frozen_heap():
         return _lower_onnx(g, state_dict, opset, seed)
 

@@ -13,6 +13,58 @@ import numpy as np
 
 from ncdl.ir.flat import is_flattening
 
+#: How many problems a report on a state_dict that does not fit lists before "and N more".
+SHOWN = 8
+
+
+def check_fits(state_dict: Mapping[str, Any], params: list[dict[str, Any]], buffers: list[dict[str, Any]]) -> None:
+    """Raise one ValueError naming every way ``state_dict`` does not fit a model, as torch's strict
+    ``load_state_dict`` does: an owning parameter without an entry, an entry of another shape (torch.nn's
+    flat shape of the same numbers fits), an entry that is none of the model's parameters or buffers.
+
+    ``params`` holds every parameter, tied ones included: a tied parameter's entry may be present or absent
+    (checkpoint files keep one copy of shared tensors). A buffer without an entry is reported when the
+    lowering reads it (``num_batches_tracked`` is never read).
+    """
+    problems: list[str] = []
+    specs = {spec["name"]: spec for spec in params + buffers}
+    for spec in params:
+        if spec["name"] not in state_dict and not spec.get("tied_to"):
+            problems.append(f"state_dict has no entry `{spec['name']}` (the model needs shape {_shape(spec)})")
+    for name, value in state_dict.items():
+        if name not in specs:
+            continue
+        have, need = tuple(getattr(value, "shape", np.shape(value))), tuple(_shape(specs[name]))
+        if have != need and not is_flattening(have, need):
+            problems.append(f"state_dict entry `{name}` has shape {list(have)}, the model needs {list(need)}")
+    unexpected = [name for name in state_dict if name not in specs]
+    problems += [f"state_dict entry `{name}` is not a parameter or buffer of the model" for name in unexpected]
+    if not problems:
+        return
+    hint = _prefix_hint(unexpected, specs) or "the names and shapes the model needs are those `ncdl check` lists"
+    if len(problems) == 1:
+        raise ValueError(f"{problems[0]} ({hint})")
+    listed = "\n  ".join(problems[:SHOWN])
+    more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+    raise ValueError(f"{len(problems)} problems with the state_dict ({hint}):\n  {listed}{more}")
+
+
+def _shape(spec: dict[str, Any]) -> list[int]:
+    return [int(s) for s in spec["shape"]]
+
+
+def _prefix_hint(unexpected: list[str], specs: Mapping[str, Any]) -> str | None:
+    """A hint when the unexpected entries are the model's names under one extra prefix (``bert.`` of a
+    checkpoint of ``BertForMaskedLM`` loaded into the model ``Bert``)."""
+    prefixes = {name.split(".", 1)[0] + "." for name in unexpected if "." in name}
+    for prefix in sorted(prefixes):
+        if any(name.startswith(prefix) and name[len(prefix) :] in specs for name in unexpected):
+            return (
+                f"its entries carry the prefix `{prefix}`: keep those and strip it, "
+                f"{{k.removeprefix('{prefix}'): v for k, v in state_dict.items() if k.startswith('{prefix}')}}"
+            )
+    return None
+
 
 class WeightSource:
     """Gives the array for each parameter or buffer, by name.
