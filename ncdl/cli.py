@@ -85,14 +85,26 @@ def _load(args: argparse.Namespace):
     return program
 
 
-def _assignments(items: list[str] | None, option: str) -> dict[str, int]:
-    """``--set heads=8`` (repeatable) as ``{"heads": 8}``."""
-    out: dict[str, int] = {}
+#: A value on the command line: an integer, a decimal or scientific number, or true/false.
+_INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def _assignments(items: list[str] | None, option: str) -> dict[str, int | float | bool]:
+    """``--set heads=8 --set eps=1e-5 --set bias=false`` (repeatable) as ``{"heads": 8, "eps": 1e-05, "bias": False}``."""
+    out: dict[str, int | float | bool] = {}
     for item in items or []:
         key, _, value = item.partition("=")
-        if not key.isidentifier() or not value.isdigit():
-            raise UsageError(f"{option} {item}: write NAME=INTEGER")
-        out[key] = int(value)
+        if not key.isidentifier():
+            raise UsageError(f"{option} {item}: write NAME=VALUE")
+        if _INTEGER.fullmatch(value):
+            out[key] = int(value)
+        elif _NUMBER.fullmatch(value):
+            out[key] = float(value)
+        elif value in ("true", "false"):
+            out[key] = value == "true"
+        else:
+            raise UsageError(f"{option} {item}: write NAME=VALUE with an integer, a number (1e-5) or true/false")
     return out
 
 
@@ -525,7 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", "-m", help=f"the model to use (default: {default})")
         p.add_argument("--circuit", help="use this circuit of the file as the model (a library file has no models)")
         p.add_argument(
-            "--set", action="append", metavar="NAME=INT", help="give a parameter of the model (or --circuit) a value"
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="give a parameter of the model (or --circuit) a value: an integer, a number (1e-5) or true/false",
         )
         if name != "stats":
             p.add_argument("--axis", action="append", metavar="NAME=INT", help="the same as --set, for axis parameters")

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     import onnx
     import torch.fx
 
+#: A model or circuit parameter's value given from Python: an axis size or ``int``,
+#: a ``float`` or a ``bool`` parameter's value (``heads=8``, ``eps=1e-5``, ``bias=False``).
+ParamValue = int | float | bool
+
 
 class Program:
     """A checked ncdl program: its models, each an IR graph.
@@ -57,7 +61,7 @@ class Program:
         """The compile targets (``model`` declarations), in file order."""
         return list(self._graphs)
 
-    def with_params(self, model: str | None = None, /, **params: int) -> Program:
+    def with_params(self, model: str | None = None, /, **params: ParamValue) -> Program:
         """The program with ``model``'s parameters (``heads=8``) set to other values
         (``model`` is positional, so a parameter may be called ``model`` too).
 
@@ -69,14 +73,14 @@ class Program:
             checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)})
         return self._derived(checked)
 
-    def circuit(self, name: str, **params: int) -> Program:
+    def circuit(self, name: str, **params: ParamValue) -> Program:
         """A program whose only model is the file's circuit ``name``, with its
         parameters set to ``params``; an axis parameter left unset is a free axis."""
         with box_limit(self.max_boxes):
             checked = check_source(self.text, self.path, self.allow_paths, overrides={name: dict(params)}, circuit=name)
         return self._derived(checked)
 
-    def symbolic_circuit(self, name: str, **params: int) -> Program:
+    def symbolic_circuit(self, name: str, **params: ParamValue) -> Program:
         """:meth:`circuit` for drawing: an axis parameter left unset stays a symbol even
         where the circuit reads it as a number (``sqrt(head)``, drawn ``head^−½``).
 
@@ -116,7 +120,7 @@ class Program:
         self.graph(model)  # the same errors for a missing model
         return model or self.models[-1]
 
-    def graph(self, model: str | None = None, /, **params: int) -> nx.MultiDiGraph:
+    def graph(self, model: str | None = None, /, **params: ParamValue) -> nx.MultiDiGraph:
         """The IR of ``model`` (default: the file's only or last model), with
         its parameters set to ``params`` when given."""
         if params:
@@ -137,7 +141,7 @@ class Program:
         *,
         flat_weights: bool = False,
         fuse_linears: bool = False,
-        **params: int,
+        **params: ParamValue,
     ) -> torch.fx.GraphModule:
         """A trainable ``torch.fx.GraphModule`` for ``model`` (with its parameters set to ``params``).
 
@@ -164,14 +168,14 @@ class Program:
         /,
         state_dict: dict[str, Any] | None = None,
         opset: int = OPSET_DEFAULT,
-        **params: int,
+        **params: ParamValue,
     ) -> onnx.ModelProto:
         """An ONNX model for ``model``; weights from ``state_dict`` or freshly initialised."""
         from ncdl.compiler.onnx import lower_onnx
 
         return lower_onnx(self._fitting(self.graph(model, **params)), state_dict=state_dict, opset=opset)
 
-    def decoding(self, model: str | None = None, **params: int) -> Any:
+    def decoding(self, model: str | None = None, **params: ParamValue) -> Any:
         """The prefill and step graphs of ``model`` for incremental decoding
         (:class:`ncdl.compiler.decoding.Decoding`).
 
@@ -184,7 +188,7 @@ class Program:
         return _decodable(decoding, self.graph(model, **params))
 
     def to_torch_step(
-        self, model: str | None = None, state_dict: dict[str, Any] | None = None, **params: int
+        self, model: str | None = None, state_dict: dict[str, Any] | None = None, **params: ParamValue
     ) -> tuple[torch.fx.GraphModule, dict[str, Any]]:
         """The torch step module of ``model`` and its cache layout (see :mod:`ncdl.compiler.fx.decoding`);
         wrap them in :class:`ncdl.runtime.generate.TorchDecoder` to generate."""
@@ -197,7 +201,7 @@ class Program:
         model: str | None = None,
         state_dict: dict[str, Any] | None = None,
         opset: int = OPSET_DEFAULT,
-        **params: int,
+        **params: ParamValue,
     ) -> onnx.ModelProto:
         """The ONNX step graph of ``model`` (see :mod:`ncdl.compiler.onnx.decoding`); what
         ``ncdl export --decoding`` writes and ``ncdl generate`` runs."""

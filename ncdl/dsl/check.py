@@ -50,7 +50,7 @@ def check_source(
     path: str = "<string>",
     allow_paths: tuple[str, ...] = (),
     *,
-    overrides: dict[str, dict[str, int]] | None = None,
+    overrides: dict[str, dict[str, int | float | bool]] | None = None,
     circuit: str | None = None,
     symbolic: bool = False,
 ) -> Checked:
@@ -79,7 +79,7 @@ def _check_source(
     text: str,
     path: str,
     allow_paths: tuple[str, ...],
-    overrides: dict[str, dict[str, int]],
+    overrides: dict[str, dict[str, int | float | bool]],
     circuit: str | None,
     symbolic: bool = False,
 ) -> Checked:
@@ -132,7 +132,7 @@ def _check_source(
 def _targets(
     root: ast.Module,
     circuits: dict[str, ast.CircuitDecl],
-    overrides: dict[str, dict[str, int]],
+    overrides: dict[str, dict[str, int | float | bool]],
     circuit: str | None,
     axes: dict[str, ir.Axis],
     global_axes: set[str],

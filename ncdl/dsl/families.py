@@ -78,10 +78,15 @@ def _resolve(
     )
 
 
-def with_defaults(decl: ast.CircuitDecl, values: dict[str, ast.SExpr | int]) -> ast.CircuitDecl:
-    """``decl`` with the defaults of the named parameters replaced (ints become literals).
+def with_defaults(decl: ast.CircuitDecl, values: dict[str, ast.SExpr | int | float | bool]) -> ast.CircuitDecl:
+    """``decl`` with the defaults of the named parameters replaced.
 
-    Raises NcdlError (E131, no location) for a name that is not a parameter.
+    A Python value (from ``--set`` or the API) becomes a literal located at the
+    parameter's declaration: an int a size literal, a float a number, a bool
+    ``true``/``false``.
+
+    Raises NcdlError (no location) for a name that is not a parameter (E131) or
+    a Python value of the wrong kind (E142: ``layers=1.5``, ``eps=True``).
     """
     known = {p.name for p in decl.params}
     for name in values:
@@ -92,9 +97,29 @@ def with_defaults(decl: ast.CircuitDecl, values: dict[str, ast.SExpr | int]) -> 
     params = []
     for p in decl.params:
         if p.name in values:
-            value = values[p.name]
-            if isinstance(value, int):
-                value = ast.SInt(value, p.span)
-            p = dataclasses.replace(p, default=value)
+            p = dataclasses.replace(p, default=_literal(decl, p, values[p.name]))
         params.append(p)
     return dataclasses.replace(decl, params=params)
+
+
+def _literal(
+    decl: ast.CircuitDecl, p: ast.ParamDecl, value: ast.SExpr | int | float | bool
+) -> ast.SExpr | ast.Number | ast.Bool:
+    """``value`` as the AST literal of parameter ``p`` (an AST value is kept as it is)."""
+    if not isinstance(value, (bool, int, float)):
+        return value
+    if p.kind == "bool":
+        if isinstance(value, bool):
+            return ast.Bool(value, p.span)
+        want = "`true` or `false`"
+    elif isinstance(value, bool):
+        want = "a number" if p.kind == "float" else "an integer" if p.kind == "int" else "an axis size"
+    elif isinstance(value, int):
+        return ast.SInt(value, p.span)
+    elif p.kind == "float":
+        return ast.Number(float(value), False, p.span)
+    else:
+        want = "an integer" if p.kind == "int" else "an axis size (an integer)"
+    text = str(value).lower() if isinstance(value, bool) else repr(value)
+    message = f"parameter '{p.name}' of '{decl.name}' takes {want}, not {text}"
+    raise NcdlError([Diagnostic("E142", message, None, None)])

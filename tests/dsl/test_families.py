@@ -83,6 +83,62 @@ def test_cli_set_overrides_a_model_parameter(capsys) -> None:
     assert main(["check", str(LIBRARY / "gpt.ncd"), "--set", "heads"]) == 2
 
 
+SCALARS = (
+    "axis batch, n = 4\n"
+    "model S[k: int = 1, eps: float = 1e-5, norm: bool = true](x: [batch, n]) -> [batch, n] {\n"
+    "    if norm { return layernorm[n](x, eps=eps) * k }\n"
+    "    return x * k\n}\n"
+)
+
+
+def _ops(g) -> dict[str, dict]:
+    return {d["op"]: d["attrs"] for _, d in g.nodes(data=True)}
+
+
+def test_float_and_bool_parameters_are_set_from_python() -> None:
+    program = ncdl.loads(SCALARS, "s.ncd")
+    assert _ops(program.graph("S"))["layernorm"]["eps"] == 1e-5
+    assert _ops(program.graph("S", eps=1e-3))["layernorm"]["eps"] == 1e-3
+    assert _ops(program.graph("S", eps=2))["layernorm"]["eps"] == 2  # an int is a number too
+    assert "layernorm" not in _ops(program.graph("S", norm=False))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"k": 1.5}, "parameter 'k' of 'S' takes an integer, not 1.5"),
+        ({"k": True}, "parameter 'k' of 'S' takes an integer, not true"),
+        ({"eps": False}, "parameter 'eps' of 'S' takes a number, not false"),
+        ({"norm": 1}, "parameter 'norm' of 'S' takes `true` or `false`, not 1"),
+    ],
+)
+def test_a_python_value_of_the_wrong_kind_is_e142(values: dict, message: str) -> None:
+    with pytest.raises(ncdl.NcdlError) as err:
+        ncdl.loads(SCALARS, "s.ncd").graph("S", **values)
+    assert str(err.value) == f"error[E142]: {message}"
+
+
+def test_an_axis_parameter_refuses_a_float() -> None:
+    with pytest.raises(ncdl.NcdlError) as err:
+        architectures.load("llama").graph("Llama", model=64.0)
+    assert str(err.value) == "error[E142]: parameter 'model' of 'Llama' takes an axis size (an integer), not 64.0"
+
+
+def test_cli_set_takes_numbers_and_booleans(tmp_path, capsys) -> None:
+    path = tmp_path / "s.ncd"
+    path.write_text(SCALARS)
+    assert main(["ir", str(path), "--set", "eps=1e-3", "--set", "k=-2", "-o", str(tmp_path / "ir.json")]) == 0
+    ir = (tmp_path / "ir.json").read_text()
+    assert '"eps": 0.001' in ir and '"layernorm"' in ir
+    assert main(["ir", str(path), "--set", "norm=false", "-o", str(tmp_path / "ir2.json")]) == 0
+    assert '"layernorm"' not in (tmp_path / "ir2.json").read_text()
+    capsys.readouterr()
+    assert main(["check", str(path), "--set", "k=0.5"]) == 1
+    assert capsys.readouterr().err == "error[E142]: parameter 'k' of 'S' takes an integer, not 0.5\n"
+    assert main(["check", str(path), "--set", "norm=yes"]) == 2
+    assert "--set norm=yes: write NAME=VALUE with an integer, a number (1e-5) or true/false" in capsys.readouterr().err
+
+
 def test_a_library_circuit_compiles_and_renders_as_a_model(tmp_path, capsys) -> None:
     path = str(LIBRARY / "attention.ncd")
     program = ncdl.load(path).circuit("MultiHeadAttention", model=16, heads=2)

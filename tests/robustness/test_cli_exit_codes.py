@@ -76,6 +76,11 @@ CASES = [
     ("stats {d}/bad.ncd", 1, "error[E102]"),
     ("stats {d}/good.ncd --axis nope=3", 1, "'nope' is not in model M"),
     ("stats {d}/good.ncd --axis batch=lots", 2, "write NAME=INTEGER"),
+    (
+        "check {d}/good.ncd --set n=lots",
+        2,
+        "--set n=lots: write NAME=VALUE with an integer, a number (1e-5) or true/false",
+    ),
     ("stats", 2, "required: file"),
     # demo
     ("demo {d}/good.ncd --steps 0 --out {d}/out/demo", 0, ""),
