@@ -175,7 +175,10 @@ class Session:
         for spec in self.inputs:
             array = np.asarray(inputs[spec.name])
             if array.dtype != np.dtype(spec.dtype):
-                raise InputError(f"input `{spec.name}`: expected dtype {spec.dtype}, got {array.dtype}")
+                raise InputError(
+                    f"input `{spec.name}`: expected dtype {spec.dtype}, got {array.dtype}; "
+                    f"convert it with .astype('{spec.dtype}')"
+                )
             if array.ndim != len(spec.dims):
                 axes = ", ".join(d.axis for d in spec.dims)
                 raise InputError(

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from irbuild import IRBuilder, param
 
+import ncdl
 from ncdl.compiler.fx import InputShapeError, lower_fx
 
 
@@ -161,11 +162,15 @@ def _two_inputs() -> IRBuilder:
         (torch.randn(2, 3, 96), torch.zeros(2, 3, dtype=torch.long), "`x`: axis model expects 128 at dim 2, got 96"),
         (torch.randn(2, 128), torch.zeros(2, 3, dtype=torch.long), "`x`: expects 3 dims [batch, seq, model], got 2"),
         (torch.randn(2, 9, 128), torch.zeros(2, 9, dtype=torch.long), "`x`: axis seq is at most 8, got 9 at dim 1"),
-        (torch.randn(2, 3, 128), torch.zeros(2, 3), "`tokens`: expects an int64 tensor, got torch.float32"),
+        (
+            torch.randn(2, 3, 128),
+            torch.zeros(2, 3),
+            "`tokens`: expects an int64 tensor, got torch.float32; convert it with .long()",
+        ),
         (
             torch.zeros(2, 3, 128, dtype=torch.long),
             torch.zeros(2, 3, dtype=torch.long),
-            "`x`: expects a floating-point tensor, got torch.int64",
+            "`x`: expects a floating-point tensor, got torch.int64; convert it with .float()",
         ),
         (
             torch.randn(2, 3, 128),
@@ -181,6 +186,16 @@ def test_wrong_inputs_raise_one_line_naming_input_and_axis(x, tokens, message) -
         gm(x, tokens)
     assert str(err.value) == message
     assert isinstance(err.value, ValueError)
+
+
+def test_an_int_mask_for_a_bool_input_says_how_to_convert_it() -> None:
+    program = ncdl.loads(
+        "axis batch, n = 4\nmodel M(x: [batch, n], keep: bool[batch, n]) -> [batch, n] { return where(keep, x, 0) }\n"
+    )
+    gm = program.to_torch()
+    with pytest.raises(InputShapeError) as err:
+        gm(torch.randn(2, 4), torch.ones(2, 4, dtype=torch.long))
+    assert str(err.value) == "`keep`: expects a bool tensor, got torch.int64; convert it with .bool()"
 
 
 def test_deepcopy_and_pickling_keep_weights_and_behaviour() -> None:

@@ -85,7 +85,10 @@ def test_accepts_a_model_proto_and_bytes() -> None:
         ({"x": arrays()["x"]}, "missing input `k`; the model's inputs are: x, k"),
         ({**arrays(), "kk": arrays()["k"]}, "unknown input `kk`; did you mean `k`?"),
         ({**arrays(), "mask": arrays()["k"]}, "unknown input `mask`; the model's inputs are: x, k"),
-        ({**arrays(), "x": arrays()["x"].astype(np.float64)}, "input `x`: expected dtype float32, got float64"),
+        (
+            {**arrays(), "x": arrays()["x"].astype(np.float64)},
+            "input `x`: expected dtype float32, got float64; convert it with .astype('float32')",
+        ),
         ({**arrays(), "x": arrays()["x"][0]}, "input `x`: expected 3 axes [batch, seq, model], got 2 (shape [5, 4])"),
         (arrays(model=3), "input `x`: axis model expects 4 at dim 2, got 3"),
         (arrays(s=17, key=17), "input `x`: axis seq is at most 16, got 17 at dim 1"),

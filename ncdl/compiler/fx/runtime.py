@@ -57,12 +57,12 @@ def check_inputs(specs: tuple[InputSpec, ...], requirements: str, *tensors: Any,
             raise InputShapeError(f"`{name}`: expects {len(axes)} dims [{listing}], got {t.dim()}")
         if dtype == "int64":
             if t.dtype not in (torch.int64, torch.int32):  # the index dtypes torch's embedding takes
-                raise InputShapeError(f"`{name}`: expects an int64 tensor, got {t.dtype}")
+                raise InputShapeError(f"`{name}`: expects an int64 tensor, got {t.dtype}; convert it with .long()")
         elif dtype == "bool":
             if t.dtype != torch.bool:
-                raise InputShapeError(f"`{name}`: expects a bool tensor, got {t.dtype}")
+                raise InputShapeError(f"`{name}`: expects a bool tensor, got {t.dtype}; convert it with .bool()")
         elif not t.is_floating_point():
-            raise InputShapeError(f"`{name}`: expects a floating-point tensor, got {t.dtype}")
+            raise InputShapeError(f"`{name}`: expects a floating-point tensor, got {t.dtype}; convert it with .float()")
         elif reference is not None and t.dtype != reference.dtype:
             raise InputShapeError(
                 f"`{name}`: expects {reference.dtype} (the dtype of the module's weights), got {t.dtype}; "
