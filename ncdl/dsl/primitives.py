@@ -402,6 +402,8 @@ def _argtopk(b: Box) -> Value:
     if x.dtype != "float32":
         b.fail("E146", "'argtopk' needs a float tensor", b.call.args[0].span)
     k, size = b.opts.get("k"), b.el.axes[axis].fixed
+    if k is None:
+        b.fail("E139", f"'{b.name}' needs option 'k', how many entries to keep", b.call.span, "e.g. k=2")
     if k < 1 or (size is not None and k > size):
         b.fail("E185", f"k={k} is not between 1 and the size of '{axis}' ({size})", b.opts.span("k"))
     into = b.new_axis(rhs, Size.const(k), "argtopk")

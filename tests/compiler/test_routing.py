@@ -207,6 +207,19 @@ def test_argtopk_k_must_fit_the_axis() -> None:
     )
 
 
+@pytest.mark.parametrize("box", ["argtopk", "topk"])
+def test_top_k_without_k_is_e139(box: str) -> None:
+    # a missing k crashed the checker with a TypeError before
+    call = f"{box}[e -> c](x)"
+    source = f"axis b, e = 4, c = 2\nmodel M(x: [b, e]) -> [b, e] {{ v = {call}\n return x }}"
+    assert _error(source) == (
+        f"r.ncd:2:36: error[E139]: '{box}' needs option 'k', how many entries to keep\n"
+        f" 2 | model M(x: [b, e]) -> [b, e] {{ v = {call}\n"
+        f"   |                                    {'^' * len(call)}\n"
+        "  help: e.g. k=2"
+    )
+
+
 def test_gather_needs_indices_of_its_axis() -> None:
     source = "axis t, v = 7, w = 3\nmodel M(x: [v], i: int[t] of w) -> [t] { return gather[v](x, i) }"
     assert _error(source) == (
