@@ -345,6 +345,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.input:
         print(session.signature())
         return EXIT_OK
+    names = session.output_names
+    if args.output and args.output.endswith(".npy") and len(names) > 1:
+        raise InputError(
+            f"{args.model_file} has {len(names)} outputs ({', '.join(names)}) and an .npy file holds one array; "
+            f"write them to an .npz: -o {Path(args.output).with_suffix('.npz')}"
+        )
     inputs = _read_inputs(args.input, session)
     try:
         outputs = session.run(inputs)
@@ -354,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         import io
 
         buf = io.BytesIO()
-        if len(outputs) == 1 and args.output.endswith(".npy"):
+        if args.output.endswith(".npy"):
             np.save(buf, next(iter(outputs.values())))
         else:
             np.savez(buf, **outputs)

@@ -122,3 +122,22 @@ def test_installed_entry_point(files: Path) -> None:
     assert (ok.returncode, bad.returncode, usage.returncode) == (0, 1, 2)
     assert "M(" in ok.stdout and "error[E102]" in bad.stderr and "usage:" in usage.stderr
     assert "Traceback" not in bad.stderr + usage.stderr
+
+
+def test_run_refuses_an_npy_for_several_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = (
+        "axis batch, n = 4\nmodel Two(x: [batch, n]) -> (a: [batch, n], b: [batch]) { return relu(x), sum[n](x) }\n"
+    )
+    (tmp_path / "two.ncd").write_text(source)
+    model, x = tmp_path / "two.onnx", tmp_path / "x.npy"
+    assert main(["export", str(tmp_path / "two.ncd"), "-o", str(model)]) == 0
+    np.save(x, np.ones((2, 4), np.float32))
+    capsys.readouterr()
+    assert main(["run", str(model), "-i", str(x), "-o", str(tmp_path / "y.npy")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {model} has 2 outputs (a, b) and an .npy file holds one array; "
+        f"write them to an .npz: -o {tmp_path / 'y.npz'}\n"
+    )
+    assert not (tmp_path / "y.npy").exists()
+    assert main(["run", str(model), "-i", str(x), "-o", str(tmp_path / "y.npz")]) == 0
+    assert sorted(np.load(tmp_path / "y.npz").files) == ["a", "b"]
