@@ -18,7 +18,7 @@ transformers = pytest.importorskip("transformers")
 SIZES = [(1, 3), (2, 11)]  # (batch, seq): two sizes of each free axis
 
 
-def _reference() -> torch.nn.Module:
+def _reference(theta: float = 10000.0, eps: float = 1e-6) -> torch.nn.Module:
     """LlamaForCausalLM at llama.ncd's Llama sizes, weights larger than its init so that mistakes show."""
     config = transformers.LlamaConfig(
         vocab_size=256,
@@ -27,8 +27,8 @@ def _reference() -> torch.nn.Module:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        rms_norm_eps=1e-6,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        rms_norm_eps=eps,
+        rope_parameters={"rope_type": "default", "rope_theta": theta},
         tie_word_embeddings=False,
         attn_implementation="eager",
     )
@@ -68,6 +68,23 @@ def test_torch_and_onnxruntime_match_llama(batch: int, seq: int) -> None:
         got = gm(tokens).numpy()
     assert relative_error(got, want) < 1e-5
     model = program.to_onnx("Llama", state_dict=gm.state_dict())
+    (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"tokens": tokens.numpy()})
+    assert relative_error(onnx_got, want) < 1e-5
+
+
+def test_float_parameters_set_from_python_reach_torch_and_onnx() -> None:
+    # Llama 3's rotary base and norm epsilon, given as Python floats (they are `float` parameters of the model)
+    ref, program = _reference(theta=500000.0, eps=1e-5), architectures.load("llama")
+    gm = program.to_torch("Llama", theta=500000.0, eps=1e-5).eval()
+    gm.load_state_dict(ref.state_dict(), strict=True)
+    tokens = _tokens(2, 11)
+    want = _logits(ref, tokens)
+    with torch.no_grad():
+        assert relative_error(gm(tokens).numpy(), want) < 1e-5
+        default = program.to_torch("Llama").eval()
+        default.load_state_dict(ref.state_dict(), strict=True)
+        assert relative_error(default(tokens).numpy(), want) > 1e-4  # the values matter
+    model = program.to_onnx("Llama", state_dict=gm.state_dict(), theta=500000.0, eps=1e-5)
     (onnx_got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"tokens": tokens.numpy()})
     assert relative_error(onnx_got, want) < 1e-5
 
