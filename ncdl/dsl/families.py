@@ -85,8 +85,9 @@ def with_defaults(decl: ast.CircuitDecl, values: dict[str, ast.SExpr | int | flo
     parameter's declaration: an int a size literal, a float a number, a bool
     ``true``/``false``.
 
-    Raises NcdlError (no location) for a name that is not a parameter (E131) or
-    a Python value of the wrong kind (E142: ``layers=1.5``, ``eps=True``).
+    Raises NcdlError (no location) for a name that is not a parameter (E131), a
+    Python value of the wrong kind (E142: ``layers=1.5``, ``eps=True``) or an
+    axis size below 1 (E107).
     """
     known = {p.name for p in decl.params}
     for name in values:
@@ -115,6 +116,9 @@ def _literal(
     elif isinstance(value, bool):
         want = "a number" if p.kind == "float" else "an integer" if p.kind == "int" else "an axis size"
     elif isinstance(value, int):
+        if p.kind is None and value < 1:  # caught here, an axis of size 0 would fail at each of its uses
+            message = f"axis parameter '{p.name}' of '{decl.name}' must have a positive size, got {value}"
+            raise NcdlError([Diagnostic("E107", message, None, None)])
         return ast.SInt(value, p.span)
     elif p.kind == "float":
         return ast.Number(float(value), False, p.span)

@@ -118,10 +118,14 @@ def test_a_python_value_of_the_wrong_kind_is_e142(values: dict, message: str) ->
     assert str(err.value) == f"error[E142]: {message}"
 
 
-def test_an_axis_parameter_refuses_a_float() -> None:
+def test_an_axis_parameter_refuses_a_float_and_a_size_below_one() -> None:
     with pytest.raises(ncdl.NcdlError) as err:
         architectures.load("llama").graph("Llama", model=64.0)
     assert str(err.value) == "error[E142]: parameter 'model' of 'Llama' takes an axis size (an integer), not 64.0"
+    for size in (0, -4):  # before: E101 'unknown axis model' at every use inside the circuits, then E107
+        with pytest.raises(ncdl.NcdlError) as err:
+            architectures.load("llama").graph("Llama", model=size)
+        assert str(err.value) == f"error[E107]: axis parameter 'model' of 'Llama' must have a positive size, got {size}"
 
 
 def test_cli_set_takes_numbers_and_booleans(tmp_path, capsys) -> None:

@@ -34,7 +34,7 @@ def check_fits(state_dict: Mapping[str, Any], params: list[dict[str, Any]], buff
     for name, value in state_dict.items():
         if name not in specs:
             continue
-        have, need = tuple(getattr(value, "shape", np.shape(value))), tuple(_shape(specs[name]))
+        have, need = tuple(np.shape(value)), tuple(_shape(specs[name]))
         if have != need and not is_flattening(have, need):
             problems.append(f"state_dict entry `{name}` has shape {list(have)}, the model needs {list(need)}")
     unexpected = [name for name in state_dict if name not in specs]
