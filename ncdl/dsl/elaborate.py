@@ -692,8 +692,8 @@ class Elaborator:
                     env.ints[p.name] = self.int_of(p.default, env, f"parameter '{p.name}'") or 0
             elif p.default is not None:
                 size = self.size_of(p.default, env)
-                if size is not None:
-                    self.define_axis(p.name, size, env, p.span, "the default")
+                if size is not None and self.define_axis(p.name, size, env, _span(p.default), "the default") is None:
+                    raise Abort  # the axis is undefined: each of its uses in the body would be E101 again
             elif p.name not in self.global_axes:
                 self.error("E140", f"model axis parameter '{p.name}' is not a declared axis", p.span)
 

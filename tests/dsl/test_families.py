@@ -128,6 +128,17 @@ def test_an_axis_parameter_refuses_a_float_and_a_size_below_one() -> None:
         assert str(err.value) == f"error[E107]: axis parameter 'model' of 'Llama' must have a positive size, got {size}"
 
 
+def test_a_family_member_with_an_axis_of_size_zero_is_one_error_at_its_value() -> None:
+    # before: E107 at the base's declaration, then E101 'unknown axis' at each use of w in the body
+    with pytest.raises(ncdl.NcdlError) as err:
+        ncdl.loads(BASE + "model B = A[w = 0]\n", "m.ncd").graph("B")
+    assert str(err.value) == (
+        "m.ncd:6:17: error[E107]: axis 'w' must have a positive size, got 0\n"
+        " 6 | model B = A[w = 0]\n"
+        "   |                 ^"
+    )
+
+
 def test_cli_set_takes_numbers_and_booleans(tmp_path, capsys) -> None:
     path = tmp_path / "s.ncd"
     path.write_text(SCALARS)
