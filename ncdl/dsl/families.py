@@ -109,21 +109,19 @@ def _literal(
     """``value`` as the AST literal of parameter ``p`` (an AST value is kept as it is)."""
     if not isinstance(value, (bool, int, float)):
         return value
-    if p.kind == "bool":
-        if isinstance(value, bool):
-            return ast.Bool(value, p.span)
-        want = "`true` or `false`"
-    elif isinstance(value, bool):
-        want = "a number" if p.kind == "float" else "an integer" if p.kind == "int" else "an axis size"
-    elif isinstance(value, int):
-        if p.kind is None and value < 1:  # caught here, an axis of size 0 would fail at each of its uses
+    if p.kind == "bool" and isinstance(value, bool):
+        return ast.Bool(value, p.span)
+    if p.kind != "bool" and isinstance(value, int) and not isinstance(value, bool):
+        if p.kind is None and value < 1:  # caught here, where the message can name the parameter
             message = f"axis parameter '{p.name}' of '{decl.name}' must have a positive size, got {value}"
             raise NcdlError([Diagnostic("E107", message, None, None)])
         return ast.SInt(value, p.span)
-    elif p.kind == "float":
+    if p.kind == "float" and not isinstance(value, bool):
         return ast.Number(float(value), False, p.span)
-    else:
-        want = "an integer" if p.kind == "int" else "an axis size (an integer)"
     text = str(value).lower() if isinstance(value, bool) else repr(value)
-    message = f"parameter '{p.name}' of '{decl.name}' takes {want}, not {text}"
+    message = f"parameter '{p.name}' of '{decl.name}' takes {_TAKES[p.kind]}, not {text}"
     raise NcdlError([Diagnostic("E142", message, None, None)])
+
+
+#: What a parameter of each kind takes, for E142 (None: an axis parameter).
+_TAKES = {"bool": "`true` or `false`", "float": "a number", "int": "an integer", None: "an axis size (an integer)"}

@@ -69,9 +69,9 @@ def _prefix_hint(unexpected: list[str], specs: Mapping[str, Any]) -> str | None:
 class WeightSource:
     """Gives the array for each parameter or buffer, by name.
 
-    With a ``state_dict`` every tensor comes from it (a missing key or a
-    wrong shape raises one clear line; torch.nn's flat shape of an axis-shaped
-    weight is reshaped, :mod:`ncdl.ir.flat`); without, parameters follow their
+    With a ``state_dict`` (already checked by :func:`check_fits`) every tensor
+    comes from it (torch.nn's flat shape of an axis-shaped weight is reshaped,
+    :mod:`ncdl.ir.flat`; a missing buffer raises one line); without, parameters follow their
     ``init`` dict, drawn from a numpy generator seeded with ``seed``.
     """
 
@@ -85,13 +85,10 @@ class WeightSource:
         if self.state_dict is None or (name not in self.state_dict and spec.get("persistent") is False):
             # a buffer that is not persistent is never saved: its (deterministic) init is its value
             return fresh(spec.get("init") or {"kind": "zeros"}, shape, self.rng, dtype)
-        if name not in self.state_dict:
+        if name not in self.state_dict:  # a buffer (check_fits has reported every missing parameter)
             raise ValueError(f"state_dict has no entry `{name}` (the model needs shape {list(shape)})")
-        array = to_numpy(self.state_dict[name])
-        if tuple(array.shape) != shape and is_flattening(array.shape, shape):
-            array = array.reshape(shape)  # torch.nn's flat shape of the same numbers
-        if tuple(array.shape) != shape:
-            raise ValueError(f"state_dict entry `{name}` has shape {list(array.shape)}, the model needs {list(shape)}")
+        # the shape fits (check_fits): equal, or torch.nn's flat shape of the same numbers
+        array = to_numpy(self.state_dict[name]).reshape(shape)
         return np.asarray(array, dtype=dtype)  # no copy when the state_dict already holds this dtype
 
 
